@@ -1,0 +1,454 @@
+"""trainer.data: datasets as device tensors, checked against independent readings of the files."""
+from __future__ import annotations
+
+import collections
+import json
+import os
+import pickle
+import random
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from trainer import data
+from trainer.data import DataError, describe, is_present, load_dataset
+
+torch.set_num_threads(1)
+
+
+# ---------------------------------------------------------------- file writers (real formats)
+
+
+def mnist_pixels(n: int, offset: int) -> np.ndarray:
+    """(n, 28, 28) uint8, pixel [i, r, c] = (r * 28 + c + i + offset) % 256: position-coded."""
+    i, r, c = np.meshgrid(np.arange(n), np.arange(28), np.arange(28), indexing="ij")
+    return ((r * 28 + c + i + offset) % 256).astype(np.uint8)
+
+
+def write_idx_images(path, images: np.ndarray, magic: int = 2051) -> None:
+    n, rows, cols = images.shape
+    path.write_bytes(struct.pack(">IIII", magic, n, rows, cols) + images.tobytes())
+
+
+def write_idx_labels(path, labels: np.ndarray) -> None:
+    path.write_bytes(struct.pack(">II", 2049, len(labels)) + labels.astype(np.uint8).tobytes())
+
+
+def write_mnist(root, n_train=12, n_test=5):
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for split, n, offset in (("train", n_train, 0), ("t10k", n_test, 100)):
+        write_idx_images(raw / f"{split}-images-idx3-ubyte", mnist_pixels(n, offset))
+        write_idx_labels(raw / f"{split}-labels-idx1-ubyte", (np.arange(n) * 3 + offset) % 10)
+    return raw
+
+
+def cifar_rows(n: int, offset: int) -> np.ndarray:
+    """(n, 3072) uint8 laid out as CIFAR stores it: R plane, G plane, B plane, each 32x32
+    row-major; value at (i, channel, r, c) = (i + 7 * channel + 3 * r + c + offset) % 256."""
+    i, ch, r, c = np.meshgrid(np.arange(n), np.arange(3), np.arange(32), np.arange(32), indexing="ij")
+    return ((i + 7 * ch + 3 * r + c + offset) % 256).astype(np.uint8).reshape(n, 3072)
+
+
+def expected_cifar_images(n: int, offset: int) -> torch.Tensor:
+    """(n, 3, 32, 32) float32: the same formula, computed directly in channel-first layout."""
+    i, ch, r, c = torch.meshgrid(
+        torch.arange(n), torch.arange(3), torch.arange(32), torch.arange(32), indexing="ij"
+    )
+    return ((i + 7 * ch + 3 * r + c + offset) % 256).to(torch.float32) / 255
+
+
+def write_pickle(path, obj, protocol=pickle.DEFAULT_PROTOCOL) -> None:
+    path.write_bytes(pickle.dumps(obj, protocol=protocol))
+
+
+CIFAR10_TRAIN_SIZES = (2, 3, 1, 2, 2)  # data_batch_1..5
+
+
+def write_cifar10(root, protocol=pickle.DEFAULT_PROTOCOL):
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    for k, n in enumerate(CIFAR10_TRAIN_SIZES, start=1):
+        batch = {b"batch_label": b"x", b"data": cifar_rows(n, 10 * k), b"labels": [(k + j) % 10 for j in range(n)]}
+        write_pickle(folder / f"data_batch_{k}", batch, protocol)
+    write_pickle(folder / "test_batch", {b"data": cifar_rows(3, 200), b"labels": [9, 0, 4]}, protocol)
+    return folder
+
+
+def write_cifar100(root):
+    folder = root / "cifar-100-python"
+    folder.mkdir(parents=True)
+    train = {b"data": cifar_rows(4, 0), b"fine_labels": [0, 99, 42, 7], b"coarse_labels": [0, 19, 3, 1]}
+    write_pickle(folder / "train", train)
+    write_pickle(folder / "test", {b"data": cifar_rows(2, 50), b"fine_labels": [98, 1], b"coarse_labels": [1, 2]})
+    return folder
+
+
+def timit_arrays(n_train=7, n_test=4) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return {
+        "x_train": rng.standard_normal((n_train, 360)).astype(np.float64),
+        "y_train": np.array([0, 1972, 5, 5, 100, 1, 2][:n_train], dtype=np.int32),
+        "x_test": rng.standard_normal((n_test, 360)).astype(np.float32),
+        "y_test": np.arange(n_test, dtype=np.int64) * 500,
+    }
+
+
+# ---------------------------------------------------------------- mnist1d
+
+
+@pytest.fixture(scope="module")
+def shared_dir(tmp_path_factory):
+    """One data dir for tests that do not look at caching: mnist1d is generated once for them."""
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(scope="module")
+def mnist1d_reference():
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    return make_dataset(get_dataset_args())
+
+
+def test_it_loads_mnist1d_as_generated(shared_dir, mnist1d_reference):
+    ds = load_dataset("mnist1d", data_dir=shared_dir)
+    assert ds.x_train.shape == (4000, 40) and ds.x_test.shape == (1000, 40)
+    assert ds.x_train.dtype == torch.float32 and ds.y_train.dtype == torch.int64
+    assert ds.x_train.is_contiguous() and ds.n_train == 4000 and ds.n_test == 1000
+    assert ds.info.input_shape == (40,) and ds.info.num_classes == 10
+    assert torch.equal(ds.x_train, torch.tensor(mnist1d_reference["x"], dtype=torch.float32))
+    assert torch.equal(ds.y_test, torch.tensor(mnist1d_reference["y_test"]))
+    assert set(ds.y_train.tolist()) == set(range(10))
+    # The generator standardises the whole set (train + test): no /255 on top of that.
+    allx = torch.cat([ds.x_train, ds.x_test]).double()
+    assert abs(allx.mean().item()) < 1e-4 and allx.std(correction=0).item() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_it_leaves_the_callers_global_random_state_alone(tmp_path):
+    random.seed(5)
+    np.random.seed(5)
+    expected = (random.random(), np.random.rand())
+    random.seed(5)
+    np.random.seed(5)
+    load_dataset("mnist1d", data_dir=tmp_path / "not-there")  # a new cache key: generates afresh
+    assert (random.random(), np.random.rand()) == expected
+
+
+def test_it_caches_mnist1d_in_the_data_dir_and_reads_it_back(tmp_path):
+    first = load_dataset("mnist1d", data_dir=tmp_path)
+    cache_files = list(tmp_path.glob("mnist1d-*.npz"))
+    assert len(cache_files) == 1
+    data._mnist1d_arrays.cache_clear()
+    again = load_dataset("mnist1d", data_dir=tmp_path)
+    assert torch.equal(first.x_train, again.x_train) and torch.equal(first.y_test, again.y_test)
+
+
+def test_it_regenerates_mnist1d_over_a_corrupt_cache(tmp_path, mnist1d_reference):
+    version = data.importlib.metadata.version("mnist1d")
+    (tmp_path / f"mnist1d-{version}.npz").write_bytes(b"not a zip file")
+    ds = load_dataset("mnist1d", data_dir=tmp_path)
+    assert torch.equal(ds.x_test, torch.tensor(mnist1d_reference["x_test"], dtype=torch.float32))
+
+
+def test_it_does_not_create_a_missing_data_dir_for_the_cache(tmp_path):
+    load_dataset("mnist1d", data_dir=tmp_path / "absent")
+    assert not (tmp_path / "absent").exists()
+
+
+def test_it_hands_out_copies_so_the_cache_cannot_be_modified(shared_dir):
+    ds = load_dataset("mnist1d", data_dir=shared_dir)
+    before = ds.x_train[0].clone()
+    ds.x_train.zero_()
+    ds.y_train.fill_(3)
+    again = load_dataset("mnist1d", data_dir=shared_dir)
+    assert torch.equal(again.x_train[0], before) and len(set(again.y_train.tolist())) == 10
+
+
+# ---------------------------------------------------------------- digits
+
+
+def test_it_loads_digits_scaled_by_16_with_a_stratified_80_20_split(tmp_path):
+    from sklearn.datasets import load_digits
+
+    ds = load_dataset("digits", data_dir=tmp_path)
+    assert ds.x_train.shape == (1437, 64) and ds.x_test.shape == (360, 64)
+    assert ds.x_train.dtype == torch.float32 and ds.y_test.dtype == torch.int64
+    assert (ds.info.n_train, ds.info.n_test) == (1437, 360)
+    both = torch.cat([ds.x_train, ds.x_test])
+    assert both.min().item() == 0.0 and both.max().item() == 1.0
+    assert torch.equal(both * 16, (both * 16).round())  # 4-bit counts / 16, exactly
+    # Train + test is the bundled set, row for row (as multisets of (pixels, label)).
+    x, y = load_digits(return_X_y=True)
+    ours = sorted(map(tuple, torch.cat([both * 16, torch.cat([ds.y_train, ds.y_test])[:, None]], 1).tolist()))
+    theirs = sorted(map(tuple, np.concatenate([x, y[:, None]], 1).tolist()))
+    assert ours == theirs
+    # Stratified: each class's test share is 20% of it, to within one sample.
+    for k in range(10):
+        total = int((y == k).sum())
+        assert abs(int((ds.y_test == k).sum()) - 0.2 * total) <= 1
+
+
+def test_it_keeps_the_digits_split_fixed_whatever_the_run_seed(tmp_path):
+    a = load_dataset("digits", data_dir=tmp_path, seed=0)
+    b = load_dataset("digits", data_dir=tmp_path, seed=123)
+    assert torch.equal(a.x_test, b.x_test) and torch.equal(a.y_test, b.y_test)
+    assert torch.equal(a.x_train, b.x_train)
+
+
+# ---------------------------------------------------------------- subset
+
+
+def test_it_draws_a_seeded_subset_of_the_training_set_only(tmp_path):
+    full = load_dataset("digits", data_dir=tmp_path)
+    a = load_dataset("digits", data_dir=tmp_path, subset=100, seed=1)
+    a_again = load_dataset("digits", data_dir=tmp_path, subset=100, seed=1)
+    b = load_dataset("digits", data_dir=tmp_path, subset=100, seed=2)
+    assert a.n_train == 100 and a.y_train.shape == (100,)
+    assert torch.equal(a.x_train, a_again.x_train) and torch.equal(a.y_train, a_again.y_train)
+    assert not torch.equal(a.x_train, b.x_train)
+    assert torch.equal(a.x_test, full.x_test) and a.n_test == full.n_test
+    # As a multiset of (pixels, label), the subset lies inside the training set:
+    # every row is a training row with its label, and no row is drawn twice.
+    def counts(ds):
+        rows = torch.cat([ds.x_train, ds.y_train[:, None].float()], 1).tolist()
+        return collections.Counter(map(tuple, rows))
+
+    assert not counts(a) - counts(full)
+    assert counts(full) - counts(a)  # ...and it is a proper subset
+
+
+def test_it_returns_the_whole_training_set_for_a_full_size_subset(tmp_path):
+    full = load_dataset("digits", data_dir=tmp_path)
+    same = load_dataset("digits", data_dir=tmp_path, subset=full.n_train, seed=9)
+    assert torch.equal(same.x_train, full.x_train) and torch.equal(same.y_train, full.y_train)
+
+
+@pytest.mark.parametrize("bad", [0, -5, 1438, 2.5, True, "10"])
+def test_it_rejects_a_bad_subset_naming_the_argument_and_range(tmp_path, bad):
+    with pytest.raises(DataError, match=r"subset.*\[1, 1437\]"):
+        load_dataset("digits", data_dir=tmp_path, subset=bad)
+
+
+# ---------------------------------------------------------------- mnist
+
+
+def test_it_reads_mnist_idx_files_divided_by_255(tmp_path):
+    write_mnist(tmp_path)
+    ds = load_dataset("mnist", data_dir=tmp_path)
+    assert ds.x_train.shape == (12, 1, 28, 28) and ds.x_test.shape == (5, 1, 28, 28)
+    assert ds.x_train.dtype == torch.float32 and ds.y_train.dtype == torch.int64
+    expected = torch.from_numpy(mnist_pixels(12, 0).astype(np.float32) / np.float32(255))
+    assert torch.equal(ds.x_train[:, 0], expected)
+    assert ds.x_test[0, 0, 0, 0].item() == pytest.approx(100 / 255)
+    assert ds.x_train[0, 0, 1, 2].item() == pytest.approx(30 / 255)  # row 1, col 2 -> 28 + 2
+    assert ds.y_train.tolist() == [(3 * i) % 10 for i in range(12)]
+    assert ds.y_test.tolist() == [(3 * i + 100) % 10 for i in range(5)]
+    assert ds.x_train.max().item() == 1.0  # pixel 255 -> exactly 1
+
+
+def test_it_reports_a_corrupt_idx_file_by_name(tmp_path):
+    raw = write_mnist(tmp_path)
+    write_idx_images(raw / "t10k-images-idx3-ubyte", mnist_pixels(5, 0)[:, :27, :])  # 27 rows
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte.*28x28"):
+        load_dataset("mnist", data_dir=tmp_path)
+    (raw / "t10k-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03garbage")
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte"):
+        load_dataset("mnist", data_dir=tmp_path)
+
+
+def test_it_rejects_mnist_labels_that_do_not_match_the_images(tmp_path):
+    raw = write_mnist(tmp_path)
+    write_idx_labels(raw / "train-labels-idx1-ubyte", np.zeros(11))
+    with pytest.raises(DataError, match="12 labels"):
+        load_dataset("mnist", data_dir=tmp_path)
+
+
+def test_it_names_the_directory_and_files_when_mnist_is_missing(tmp_path):
+    with pytest.raises(DataError) as err:
+        load_dataset("mnist", data_dir=tmp_path)
+    message = str(err.value)
+    assert str(tmp_path) in message
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        assert name in message
+    assert "LBLAB_DATA_DIR" in message and "download=True" in message
+
+
+def test_it_turns_a_failed_download_into_a_data_error(tmp_path):
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")  # the download cannot create MNIST/raw under a file
+    with pytest.raises(DataError, match="download.*failed.*train-images-idx3-ubyte"):
+        load_dataset("mnist", data_dir=not_a_dir, download=True)
+
+
+# ---------------------------------------------------------------- cifar
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_it_reads_cifar10_batches_channels_first(tmp_path, protocol):
+    write_cifar10(tmp_path, protocol)
+    ds = load_dataset("cifar10", data_dir=tmp_path)
+    assert ds.x_train.shape == (10, 3, 32, 32) and ds.x_test.shape == (3, 3, 32, 32)
+    assert ds.x_train.dtype == torch.float32 and ds.y_train.dtype == torch.int64
+    expected_train = torch.cat([expected_cifar_images(n, 10 * k) for k, n in enumerate(CIFAR10_TRAIN_SIZES, 1)])
+    assert torch.equal(ds.x_train, expected_train)  # batches 1..5 in order
+    assert torch.equal(ds.x_test, expected_cifar_images(3, 200))
+    assert ds.y_train.tolist() == [(k + j) % 10 for k, n in enumerate(CIFAR10_TRAIN_SIZES, 1) for j in range(n)]
+    assert ds.y_test.tolist() == [9, 0, 4]
+    # Spot check of the layout: image 0, green plane (+7), row 2 (+6), col 5 (+5), offset 10.
+    assert ds.x_train[0, 1, 2, 5].item() == pytest.approx(28 / 255)
+
+
+def test_it_reads_cifar100_fine_labels(tmp_path):
+    write_cifar100(tmp_path)
+    ds = load_dataset("cifar100", data_dir=tmp_path)
+    assert ds.info.num_classes == 100
+    assert torch.equal(ds.x_train, expected_cifar_images(4, 0))
+    assert ds.y_train.tolist() == [0, 99, 42, 7] and ds.y_test.tolist() == [98, 1]
+
+
+def test_it_reads_python2_style_pickles_with_str_keys_and_the_old_numpy_path(tmp_path):
+    folder = write_cifar100(tmp_path)
+    body = pickle.dumps({"data": cifar_rows(4, 0), "fine_labels": [0, 99, 42, 7]}, protocol=2)
+    assert b"cnumpy._core.multiarray\n_reconstruct" in body
+    (folder / "train").write_bytes(body.replace(b"numpy._core.multiarray", b"numpy.core.multiarray"))
+    ds = load_dataset("cifar100", data_dir=tmp_path)
+    assert torch.equal(ds.x_train, expected_cifar_images(4, 0))
+
+
+class _RunsShell:
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+class _LoadsWithNumpy:
+    def __reduce__(self):
+        return (np.load, ("/nonexistent",))
+
+
+def test_it_refuses_a_pickle_that_calls_os_system(tmp_path):
+    folder = write_cifar10(tmp_path)
+    marker = tmp_path / "ran"
+    write_pickle(folder / "test_batch", {b"data": _RunsShell(f"touch {marker}"), b"labels": []})
+    with pytest.raises(DataError, match=r"test_batch.*(posix|os|nt)\.system is not allowed"):
+        load_dataset("cifar10", data_dir=tmp_path)
+    assert not marker.exists()
+
+
+def test_it_refuses_numpy_globals_outside_the_array_rebuilders(tmp_path):
+    folder = write_cifar10(tmp_path)
+    write_pickle(folder / "data_batch_3", {b"data": _LoadsWithNumpy(), b"labels": []})
+    with pytest.raises(DataError, match=r"numpy.*load is not allowed"):
+        load_dataset("cifar10", data_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "batch, message",
+    [
+        ({b"data": cifar_rows(3, 0)}, "'labels'"),
+        ({b"data": cifar_rows(3, 0)[:, :3000], b"labels": [1, 2, 3]}, r"\(N, 3072\)"),
+        ({b"data": cifar_rows(3, 0), b"labels": [1, 2]}, "3 labels"),
+        ({b"data": cifar_rows(3, 0), b"labels": [1, 2, 10]}, r"\[0, 9\]"),
+        ([1, 2, 3], "dict"),
+    ],
+)
+def test_it_rejects_malformed_cifar_batches(tmp_path, batch, message):
+    folder = write_cifar10(tmp_path)
+    write_pickle(folder / "test_batch", batch)
+    with pytest.raises(DataError, match=message):
+        load_dataset("cifar10", data_dir=tmp_path)
+
+
+def test_it_names_the_directory_and_files_when_cifar_is_missing(tmp_path):
+    (tmp_path / "cifar-100-python").mkdir()
+    (tmp_path / "cifar-100-python" / "train").write_bytes(b"")
+    with pytest.raises(DataError) as err:
+        load_dataset("cifar100", data_dir=tmp_path)
+    message = str(err.value)
+    assert str(tmp_path) in message and "cifar-100-python/test" in message
+
+
+# ---------------------------------------------------------------- timit
+
+
+def test_it_loads_a_user_supplied_timit_file(tmp_path):
+    arrays = timit_arrays()
+    np.savez(tmp_path / "timit.npz", **arrays)
+    ds = load_dataset("timit", data_dir=tmp_path)
+    assert ds.x_train.shape == (7, 360) and ds.x_test.shape == (4, 360)
+    assert ds.x_train.dtype == torch.float32 and ds.y_train.dtype == torch.int64
+    assert torch.equal(ds.x_train, torch.from_numpy(arrays["x_train"].astype(np.float32)))  # no scaling
+    assert ds.y_train.tolist() == [0, 1972, 5, 5, 100, 1, 2]
+    assert ds.info.num_classes == 1973 and ds.info.n_train == 721329  # the paper's size
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda a: a.pop("y_test"), "lacks y_test"),
+        (lambda a: a.update(x_train=a["x_train"][:, :359]), r"x_train.*\(7, 359\)"),
+        (lambda a: a.update(y_train=a["y_train"] + 1), r"y_train.*\[0, 1972\].*1973"),
+        (lambda a: a.update(y_test=-a["y_test"]), r"y_test.*\[0, 1972\]"),
+        (lambda a: a.update(y_train=a["y_train"][:6]), "7 labels"),
+        (lambda a: a.update(y_train=a["y_train"].astype(np.float32)), "y_train is float32"),
+        (lambda a: a["x_test"].__setitem__((0, 0), np.nan), "x_test has NaN"),
+        (lambda a: a.update(x_test=np.array([[object()]] * 4, dtype=object)), "cannot read"),
+    ],
+)
+def test_it_explains_what_is_wrong_with_a_malformed_timit_file(tmp_path, change, message):
+    arrays = timit_arrays()
+    change(arrays)
+    np.savez(tmp_path / "timit.npz", **arrays)
+    with pytest.raises(DataError, match=message) as err:
+        load_dataset("timit", data_dir=tmp_path)
+    assert "360" in str(err.value)  # and what was expected
+
+
+def test_it_reports_a_timit_file_that_is_not_an_npz(tmp_path):
+    (tmp_path / "timit.npz").write_text("x,y\n1,2\n")
+    with pytest.raises(DataError, match="cannot read"):
+        load_dataset("timit", data_dir=tmp_path)
+
+
+def test_it_reads_the_data_dir_from_the_environment(tmp_path, monkeypatch):
+    np.savez(tmp_path / "timit.npz", **timit_arrays())
+    monkeypatch.setenv("LBLAB_DATA_DIR", str(tmp_path))
+    assert data.default_data_dir() == tmp_path
+    assert load_dataset("timit").n_train == 7
+    monkeypatch.delenv("LBLAB_DATA_DIR")
+    assert data.default_data_dir() == data.pathlib.Path(data.__file__).resolve().parent.parent / "data"
+
+
+# ---------------------------------------------------------------- names, describe, devices
+
+
+def test_it_lists_the_choices_for_an_unknown_name(tmp_path):
+    with pytest.raises(DataError, match="mnist1d, digits, mnist, cifar10, cifar100, timit"):
+        load_dataset("imagenet", data_dir=tmp_path)
+    with pytest.raises(DataError, match="choose one of"):
+        is_present("imagenet", tmp_path)
+
+
+def test_it_describes_every_dataset_as_json(tmp_path):
+    rows = describe(tmp_path)
+    json.dumps(rows)
+    by_name = {r["name"]: r for r in rows}
+    assert set(by_name) == set(data.DATASETS)
+    assert by_name["mnist1d"]["present"] and by_name["digits"]["present"]
+    assert not by_name["cifar10"]["present"] and not by_name["timit"]["present"]
+    assert by_name["cifar10"]["path"] == str(tmp_path / "cifar-10-batches-py")
+    assert by_name["mnist"]["input_shape"] == [1, 28, 28]
+    assert "cifar-10-batches-py/test_batch" in by_name["cifar10"]["files"]
+    write_mnist(tmp_path)
+    assert {r["name"]: r["present"] for r in describe(tmp_path)}["mnist"]
+
+
+def test_it_moves_a_dataset_without_changing_the_original(tmp_path):
+    ds = load_dataset("digits", data_dir=tmp_path, device=torch.device("cpu"))
+    moved = ds.to("meta")
+    assert moved.x_train.device.type == "meta" and moved.y_test.device.type == "meta"
+    assert ds.x_train.device.type == "cpu" and moved.info is ds.info

@@ -1,0 +1,187 @@
+"""The training loop: reproducibility, checkpoints, callbacks, schedules."""
+import math
+import pickle
+
+import pytest
+import torch
+
+from trainer.checkpoint import load_checkpoint, save_checkpoint
+from trainer.config import ConfigError, TrainConfig
+from trainer.train import Trainer
+
+# 800 MNIST-1D samples, SB 32 = 25 steps per epoch: small enough for a few seconds a run.
+QUICK = dict(dataset="mnist1d", net="mlp", width=32, depth=2, subset=800, epochs=2, threads=1)
+
+
+def weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def assert_same_state(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_it_gives_identical_metrics_for_the_same_seed_and_threads():
+    a = Trainer(TrainConfig(**QUICK, seed=3)).run()
+    b = Trainer(TrainConfig(**QUICK, seed=3)).run()
+    assert a.history == [{**h, "elapsed": a.history[i]["elapsed"], "eta": a.history[i]["eta"]}
+                         for i, h in enumerate(b.history)]
+    assert_same_state(a.model.state_dict(), b.model.state_dict())
+
+
+def test_it_starts_sb_and_lb_of_one_seed_from_the_same_weights():
+    sb = Trainer(TrainConfig(**QUICK, seed=1, batch_size=32))
+    lb = Trainer(TrainConfig(**QUICK, seed=1, batch_size=0.1))
+    other = Trainer(TrainConfig(**QUICK, seed=2, batch_size=32))
+    assert lb.batch_size == 80
+    assert torch.equal(sb.x0, lb.x0)
+    assert not torch.equal(sb.x0, other.x0)
+
+
+def test_it_reports_step_and_epoch_metrics_to_callbacks():
+    trainer = Trainer(TrainConfig(**QUICK))
+    steps, epochs, ends = [], [], []
+    trainer.add_callback("on_step", lambda t, m: steps.append(m))
+    trainer.add_callback("on_epoch", lambda t, m: epochs.append(m))
+    trainer.add_callback("on_end", lambda t, m: ends.append(m))
+    trainer.run()
+    assert len(steps) == 2 * 25 and [s["step"] for s in steps] == list(range(1, 51))
+    assert {"loss", "acc", "lr", "step_time", "samples_per_s", "epoch"} <= steps[0].keys()
+    assert 0 <= steps[0]["acc"] <= 1 and steps[0]["samples_per_s"] > 0
+    assert [e["epoch"] for e in epochs] == [1, 2]
+    for key in ("train_loss", "train_acc", "test_loss", "test_acc", "dist_init", "eta"):
+        assert key in epochs[0]
+    # dist_init is the distance of the weights from x0, computed independently here
+    flat = torch.cat([p.detach().reshape(-1) for p in trainer.model.parameters()])
+    assert epochs[-1]["dist_init"] == pytest.approx((flat - trainer.x0).norm().item(), rel=1e-6)
+    assert epochs[-1]["eta"] == 0 and len(ends) == 1
+
+
+def test_a_resumed_run_ends_bit_identical_to_an_uninterrupted_one(tmp_path):
+    config = TrainConfig(**{**QUICK, "epochs": 3})
+    whole = Trainer(config).run()
+
+    path = tmp_path / "run.pt"
+    first = Trainer(config, checkpoint_path=path)
+    first.add_callback("on_step", lambda t, m: t.request_stop() if m["step"] == 37 else None)
+    stopped = first.run()
+    assert stopped.stopped and stopped.step == 37 and path.exists()
+
+    resumed = Trainer(config, checkpoint_path=path)
+    assert resumed.step == 37 and resumed.step_in_epoch == 12
+    result = resumed.run()
+    assert not result.stopped and result.step == 75
+    assert_same_state(result.model.state_dict(), whole.model.state_dict())
+    assert [h["train_loss"] for h in result.history] == [h["train_loss"] for h in whole.history]
+
+
+def test_it_refuses_to_resume_a_checkpoint_of_other_settings(tmp_path):
+    path = tmp_path / "run.pt"
+    Trainer(TrainConfig(**QUICK), checkpoint_path=path).run()
+    with pytest.raises(ConfigError, match="lr"):
+        Trainer(TrainConfig(**{**QUICK, "lr": 0.01}), checkpoint_path=path)
+    # device and thread count may change between sessions of one run
+    Trainer(TrainConfig(**{**QUICK, "threads": 2}), checkpoint_path=path)
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_loading_a_checkpoint_never_unpickles_arbitrary_objects(tmp_path):
+    good = tmp_path / "good.pt"
+    save_checkpoint({"w": torch.ones(2), "epoch": 3, "history": [{"loss": 1.0}]}, good)
+    assert load_checkpoint(good)["epoch"] == 3
+    bad = tmp_path / "bad.pt"
+    torch.save({"w": torch.ones(2), "evil": Payload()}, bad)
+    with pytest.raises(pickle.UnpicklingError):
+        load_checkpoint(bad)
+
+
+def test_a_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "run.pt"
+    save_checkpoint({"epoch": 1}, path)
+
+    def broken_save(obj, f):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        save_checkpoint({"epoch": 2}, path)
+    assert load_checkpoint(path)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["run.pt"]
+
+
+def test_patience_stops_when_the_training_loss_stops_improving():
+    # lr so small the float32 weights cannot move; batch-statistics evaluation makes the
+    # loss independent of the running buffers, so it is exactly flat after epoch 1.
+    config = TrainConfig(**{**QUICK, "epochs": 10, "lr": 1e-30, "patience": 2, "bn_eval": "batch"})
+    result = Trainer(config).run()
+    assert result.epoch == 3
+    assert Trainer(config.replace(patience=None)).run().epoch == 10
+
+
+def test_linear_lr_scaling_warms_up_to_the_scaled_rate():
+    config = TrainConfig(**{**QUICK, "batch_size": 80, "lr_scaling": "linear", "lr_base_batch": 20,
+                            "warmup_epochs": 1.0, "epochs": 2})
+    trainer = Trainer(config)
+    lrs = []
+    trainer.add_callback("on_step", lambda t, m: lrs.append(m["lr"]))
+    trainer.run()
+    steps = 800 // 80
+    assert lrs[0] == pytest.approx(1e-3)
+    assert lrs[steps // 2] == pytest.approx(1e-3 + (4e-3 - 1e-3) * (steps // 2) / steps)
+    assert lrs[steps:] == pytest.approx([4e-3] * steps)
+
+
+def test_sqrt_lr_scaling():
+    config = TrainConfig(**{**QUICK, "batch_size": 80, "lr_scaling": "sqrt", "lr_base_batch": 20})
+    assert Trainer(config).lr == pytest.approx(1e-3 * math.sqrt(4))
+
+
+def test_regime_adaptation_takes_as_many_updates_as_the_sb_run():
+    lb = TrainConfig(**{**QUICK, "batch_size": 0.1, "regime_batch_size": 32})
+    trainer = Trainer(lb)
+    assert trainer.total_steps == 2 * (800 // 32) == 50
+    assert trainer.run().step == 50
+
+
+def test_augmentation_needs_image_data():
+    with pytest.raises(ConfigError) as err:
+        TrainConfig(**QUICK, augment=True).validate()
+    assert err.value.field == "augment"
+
+
+@pytest.mark.parametrize("changes, field", [
+    (dict(batch_size=900), "batch_size"),
+    (dict(batch_size=0), "batch_size"),
+    (dict(batch_size=32.5), "batch_size"),
+    (dict(lr=0), "lr"),
+    (dict(lr=-1e-3), "lr"),
+    (dict(epochs=0), "epochs"),
+    (dict(optimizer="rmsprop"), "optimizer"),
+    (dict(net="C1"), "net"),
+    (dict(dataset="imagenet"), "dataset"),
+    (dict(dataset="cifar10", net="C1", data_dir="/nonexistent"), "dataset"),
+    (dict(micro_batch_size=7), "micro_batch_size"),
+    (dict(sam_rho=0.05, conservative_lambda=1e-3), "sam_rho"),
+])
+def test_bad_settings_are_rejected_with_the_field_named(changes, field):
+    with pytest.raises(ConfigError) as err:
+        TrainConfig(**{**QUICK, **changes}).validate()
+    assert err.value.field == field
+    assert err.value.message
+
+
+def test_the_config_round_trips_through_json_and_rejects_unknown_keys():
+    import json
+
+    config = TrainConfig(**QUICK, betas=(0.8, 0.99), batch_size=0.1)
+    assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    with pytest.raises(ConfigError) as err:
+        TrainConfig.from_dict({"batch": 32})
+    assert err.value.field == "batch"

@@ -1,0 +1,539 @@
+"""Datasets held whole as tensors on a device (no DataLoader: see airbench).
+
+Every loader returns a `Dataset` of contiguous tensors: x float32 (N, *input_shape),
+y int64 (N,). Preprocessing follows the paper: 8-bit images are divided by 255 and
+nothing else (no mean/std normalisation, no augmentation).
+
+Where the data comes from:
+- mnist1d, digits: generated / bundled, always available offline (cached in-process).
+- mnist, cifar10, cifar100: files under the data directory, in the layout torchvision
+  uses (`download=True` lets torchvision fetch them where there is network).
+- timit: a user-supplied `timit.npz` (the corpus is licensed).
+"""
+from __future__ import annotations
+
+import codecs
+import dataclasses
+import functools
+import importlib.metadata
+import importlib.util
+import os
+import pathlib
+import pickle
+import random
+import tempfile
+from dataclasses import dataclass
+from typing import Callable, Union
+
+import numpy as np
+import torch
+
+PathLike = Union[str, os.PathLike, None]
+DATA_DIR_ENV = "LBLAB_DATA_DIR"
+
+
+class DataError(ValueError):
+    """A dataset cannot be loaded; the message names what was expected and the fix."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    input_shape: tuple[int, ...]  # per sample
+    num_classes: int
+    n_train: int  # full sizes, before any subset (TIMIT: the paper's sizes)
+    n_test: int
+    source: str  # "generated" | "bundled" | "torchvision" | "user file"
+    files: tuple[str, ...]  # relative to the data dir; () when nothing is read from it
+    description: str
+
+
+_MNIST_FILES = tuple(
+    f"MNIST/raw/{split}-{kind}-ubyte"
+    for split in ("train", "t10k")
+    for kind in ("images-idx3", "labels-idx1")
+)
+_CIFAR10_FILES = tuple(f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6)) + (
+    "cifar-10-batches-py/test_batch",
+)
+_CIFAR100_FILES = ("cifar-100-python/train", "cifar-100-python/test")
+
+DATASETS: dict[str, DatasetInfo] = {
+    info.name: info
+    for info in (
+        DatasetInfo(
+            "mnist1d", (40,), 10, 4000, 1000, "generated", (),
+            "MNIST-1D (Greydanus 2020): 1-D signals of 40 values, generated offline by the "
+            "mnist1d package; the CPU-scale stand-in for the paper's F1 experiments.",
+        ),
+        DatasetInfo(
+            "digits", (64,), 10, 1437, 360, "bundled", (),
+            "scikit-learn's bundled 8x8 handwritten digits (1797 images), flattened to 64 "
+            "features and divided by 16; fixed stratified 80/20 train/test split.",
+        ),
+        DatasetInfo(
+            "mnist", (1, 28, 28), 10, 60000, 10000, "torchvision", _MNIST_FILES,
+            "MNIST 28x28 grey images (the paper's F1), divided by 255.",
+        ),
+        DatasetInfo(
+            "cifar10", (3, 32, 32), 10, 50000, 10000, "torchvision", _CIFAR10_FILES,
+            "CIFAR-10 32x32 colour images (the paper's C1, C2), channels-first, divided by 255.",
+        ),
+        DatasetInfo(
+            "cifar100", (3, 32, 32), 100, 50000, 10000, "torchvision", _CIFAR100_FILES,
+            "CIFAR-100 32x32 colour images with the 100 fine labels (the paper's C3, C4), "
+            "channels-first, divided by 255.",
+        ),
+        DatasetInfo(
+            "timit", (360,), 1973, 721329, 310621, "user file", ("timit.npz",),
+            "TIMIT frame features (the paper's F2): 360 features per frame, 1973 classes. "
+            "Licensed corpus: supply timit.npz with x_train, y_train, x_test, y_test.",
+        ),
+    )
+}
+
+
+@dataclass
+class Dataset:
+    info: DatasetInfo
+    x_train: torch.Tensor  # float32 (N, *input_shape)
+    y_train: torch.Tensor  # int64 (N,)
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+    @property
+    def n_train(self) -> int:
+        return self.x_train.shape[0]
+
+    @property
+    def n_test(self) -> int:
+        return self.x_test.shape[0]
+
+    def to(self, device) -> "Dataset":
+        """A new Dataset on `device`; this one is left as it is."""
+        return dataclasses.replace(
+            self,
+            x_train=self.x_train.to(device),
+            y_train=self.y_train.to(device),
+            x_test=self.x_test.to(device),
+            y_test=self.y_test.to(device),
+        )
+
+
+@dataclass(frozen=True)
+class _Raw:
+    """CPU tensors as stored; x is divided by `scale` once it is on the device."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    scale: float
+
+
+# ---------------------------------------------------------------- public helpers
+
+
+def default_data_dir() -> pathlib.Path:
+    """$LBLAB_DATA_DIR if set, else <repo root>/data."""
+    env = os.environ.get(DATA_DIR_ENV, "").strip()
+    if env:
+        return pathlib.Path(env).expanduser()
+    return pathlib.Path(__file__).resolve().parent.parent / "data"
+
+
+def _data_dir(data_dir: PathLike) -> pathlib.Path:
+    return default_data_dir() if data_dir is None else pathlib.Path(data_dir).expanduser()
+
+
+def _info(name: str) -> DatasetInfo:
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    return DATASETS[name]
+
+
+def is_present(name: str, data_dir: PathLike = None) -> bool:
+    """True when `load_dataset(name, data_dir=...)` has what it needs (files not validated)."""
+    info = _info(name)
+    if name == "mnist1d":
+        return importlib.util.find_spec("mnist1d") is not None
+    if name == "digits":
+        return importlib.util.find_spec("sklearn") is not None
+    root = _data_dir(data_dir)
+    return all((root / f).is_file() for f in info.files)
+
+
+def _location(info: DatasetInfo, root: pathlib.Path) -> str:
+    """The file or folder the dataset is read from; "" for generated/bundled data."""
+    if not info.files:
+        return ""
+    folders = {str(pathlib.PurePosixPath(f).parent) for f in info.files}
+    if len(info.files) == 1:
+        return str(root / info.files[0])
+    return str(root / folders.pop()) if len(folders) == 1 else str(root)
+
+
+def describe(data_dir: PathLike = None) -> list[dict]:
+    """One JSON-able dict per dataset, with whether it is available under `data_dir`."""
+    root = _data_dir(data_dir)
+    return [
+        {
+            "name": info.name,
+            "input_shape": list(info.input_shape),
+            "num_classes": info.num_classes,
+            "n_train": info.n_train,
+            "n_test": info.n_test,
+            "source": info.source,
+            "present": is_present(info.name, root),
+            "path": _location(info, root),
+            "files": list(info.files),
+            "description": info.description,
+        }
+        for info in DATASETS.values()
+    ]
+
+
+def load_dataset(
+    name: str,
+    *,
+    data_dir: PathLike = None,
+    subset: int | None = None,
+    seed: int = 0,
+    device="cpu",
+    download: bool = False,
+) -> Dataset:
+    """Load `name` whole onto `device`.
+
+    subset: keep a random `subset` of the TRAINING samples (drawn with a torch.Generator
+    seeded with `seed`, kept in their original order); the test set is always whole.
+    download: let torchvision fetch mnist/cifar10/cifar100 into the data dir if missing.
+    """
+    info = _info(name)
+    root = _data_dir(data_dir)
+    if download and info.source == "torchvision" and not is_present(name, root):
+        _download(info, root)
+    raw = _LOADERS[name](info, root)
+    x_train, y_train = raw.x_train, raw.y_train
+    if subset is not None:
+        keep = _subset_indices(len(y_train), subset, seed)
+        x_train, y_train = x_train[keep], y_train[keep]
+    return Dataset(
+        info=info,
+        x_train=_to_float(x_train, raw.scale, device),
+        y_train=y_train.to(device=device, dtype=torch.int64).contiguous(),
+        x_test=_to_float(raw.x_test, raw.scale, device),
+        y_test=raw.y_test.to(device=device, dtype=torch.int64).contiguous(),
+    )
+
+
+def _subset_indices(n: int, subset: int, seed: int) -> torch.Tensor:
+    if isinstance(subset, bool) or not isinstance(subset, int) or not 1 <= subset <= n:
+        raise DataError(f"subset must be an integer in [1, {n}] (the training set size), got {subset!r}")
+    generator = torch.Generator().manual_seed(seed)
+    # Sorted so that subset == n gives the training set unchanged.
+    return torch.randperm(n, generator=generator)[:subset].sort().values
+
+
+def _to_float(x: torch.Tensor, scale: float, device) -> torch.Tensor:
+    # uint8 images travel as bytes (4x less to copy) and become float32 on the device.
+    x = x.to(device) if x.dtype == torch.uint8 else x.to(torch.float32).to(device)
+    x = x.to(torch.float32)
+    # A true division, correctly rounded on any device (x * (1/255) is not).
+    return (x / scale if scale != 1 else x).contiguous()
+
+
+# ---------------------------------------------------------------- generated / bundled
+
+
+def _mnist1d_cache_file(root: pathlib.Path) -> pathlib.Path:
+    version = importlib.metadata.version("mnist1d")
+    return root / f"mnist1d-{version}.npz"
+
+
+@functools.lru_cache(maxsize=4)
+def _mnist1d_arrays(cache_file: str | None) -> dict[str, np.ndarray]:
+    """Read-only arrays x_train (4000, 40) float32, y_train (4000,), x_test, y_test."""
+    arrays = _read_mnist1d_cache(cache_file) if cache_file else None
+    if arrays is None:
+        arrays = _generate_mnist1d()
+        if cache_file:
+            _write_mnist1d_cache(cache_file, arrays)
+    for a in arrays.values():
+        a.flags.writeable = False
+    return arrays
+
+
+def _generate_mnist1d() -> dict[str, np.ndarray]:
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    # make_dataset reseeds Python's and NumPy's global generators; give the caller theirs back.
+    py_state, np_state = random.getstate(), np.random.get_state()
+    try:
+        d = make_dataset(get_dataset_args())
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+    return {
+        "x_train": np.asarray(d["x"], dtype=np.float32),
+        "y_train": np.asarray(d["y"], dtype=np.int64),
+        "x_test": np.asarray(d["x_test"], dtype=np.float32),
+        "y_test": np.asarray(d["y_test"], dtype=np.int64),
+    }
+
+
+def _read_mnist1d_cache(path: str) -> dict[str, np.ndarray] | None:
+    """The cached arrays, or None when the file is absent or not what we wrote."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+    except Exception:  # missing, unreadable, truncated: regenerate instead
+        return None
+    ok = (
+        arrays["x_train"].dtype == np.float32
+        and arrays["x_test"].dtype == np.float32
+        and arrays["y_train"].dtype == np.int64
+        and arrays["y_test"].dtype == np.int64
+        and arrays["x_train"].ndim == arrays["x_test"].ndim == 2
+        and arrays["x_train"].shape == (len(arrays["y_train"]), 40)
+        and arrays["x_test"].shape == (len(arrays["y_test"]), 40)
+    )
+    return arrays if ok else None
+
+
+def _write_mnist1d_cache(path: str, arrays: dict[str, np.ndarray]) -> None:
+    """Best effort: only into an existing, writable directory; atomic via rename."""
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        return
+    tmp = None
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as f:
+            tmp = f.name
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except OSError:
+        if tmp and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _load_mnist1d(info: DatasetInfo, root: pathlib.Path) -> _Raw:
+    try:
+        cache_file = str(_mnist1d_cache_file(root))
+    except importlib.metadata.PackageNotFoundError:
+        raise DataError("mnist1d needs the mnist1d package: pip install mnist1d") from None
+    a = _mnist1d_arrays(cache_file)
+    # Copies: callers may modify their tensors without touching the cache.
+    # Values as generated (already centred to unit variance), so scale 1.
+    return _Raw(*(torch.tensor(a[k]) for k in ("x_train", "y_train", "x_test", "y_test")), scale=1)
+
+
+@functools.lru_cache(maxsize=1)
+def _digits_arrays() -> tuple[np.ndarray, ...]:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_digits(return_X_y=True)  # x (1797, 64) float64 in 0..16, y (1797,)
+    # Fixed split, independent of the run seed, so every run sees the same test set.
+    parts = train_test_split(
+        x.astype(np.float32), y.astype(np.int64), test_size=0.2, stratify=y, random_state=0
+    )
+    for a in parts:
+        a.flags.writeable = False
+    return tuple(parts)  # x_train, x_test, y_train, y_test
+
+
+def _load_digits(info: DatasetInfo, root: pathlib.Path) -> _Raw:
+    x_train, x_test, y_train, y_test = (torch.tensor(a) for a in _digits_arrays())
+    # The pixels are 4-bit counts 0..16 (not 8-bit 0..255), so dividing by 16 is the
+    # analogue of the paper's /255: inputs in [0, 1], nothing else.
+    return _Raw(x_train, y_train, x_test, y_test, scale=16)
+
+
+# ---------------------------------------------------------------- files in the data dir
+
+
+def _require_files(info: DatasetInfo, root: pathlib.Path) -> None:
+    missing = [f for f in info.files if not (root / f).is_file()]
+    if not missing:
+        return
+    hint = (
+        f"Put the files there, set {DATA_DIR_ENV} (or pass --data-dir) to a directory that "
+        "has them"
+    )
+    if info.source == "torchvision":
+        hint += ", or pass download=True (--download) on a machine with network access"
+    raise DataError(
+        f"{info.name}: missing {', '.join(missing)} in data directory {root}. "
+        f"Expected files: {', '.join(str(root / f) for f in info.files)}. {hint}."
+    )
+
+
+def _download(info: DatasetInfo, root: pathlib.Path) -> None:
+    import torchvision.datasets as tvd
+
+    cls = {"mnist": tvd.MNIST, "cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100}[info.name]
+    try:
+        # One split is enough: each download fetches the whole dataset.
+        cls(root=str(root), train=True, download=True)
+    except Exception as exc:  # network, disk and archive errors alike
+        raise DataError(
+            f"{info.name}: download into {root} failed ({type(exc).__name__}: {exc}). "
+            f"Without network, copy the files there by hand: "
+            f"{', '.join(str(root / f) for f in info.files)}."
+        ) from exc
+
+
+def _check_labels(what: str, y: torch.Tensor, n: int, num_classes: int, expected: str = "") -> None:
+    if y.shape != (n,):
+        raise DataError(
+            f"{what}: expected {n} labels to match {n} samples, got shape {tuple(y.shape)}. {expected}"
+        )
+    if n and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        raise DataError(
+            f"{what}: labels must lie in [0, {num_classes - 1}], "
+            f"got [{int(y.min())}, {int(y.max())}]. {expected}"
+        )
+
+
+def _load_mnist(info: DatasetInfo, root: pathlib.Path) -> _Raw:
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
+    _require_files(info, root)
+    raw = root / "MNIST" / "raw"
+    out = []
+    for split in ("train", "t10k"):
+        images_path = raw / f"{split}-images-idx3-ubyte"
+        labels_path = raw / f"{split}-labels-idx1-ubyte"
+        try:
+            # read_image_file -> uint8 (N, 28, 28); read_label_file -> int64 (N,)
+            images, labels = read_image_file(str(images_path)), read_label_file(str(labels_path))
+        except (AssertionError, ValueError, TypeError, RuntimeError, KeyError, IndexError) as exc:
+            raise DataError(
+                f"mnist: {images_path.name} / {labels_path.name} in {raw} are not valid "
+                f"uncompressed idx files ({type(exc).__name__}: {exc}); replace them with the "
+                "original MNIST files (gunzipped)."
+            ) from exc
+        if images.dtype != torch.uint8 or images.shape[1:] != (28, 28):
+            raise DataError(
+                f"mnist: {images_path} must hold uint8 images of 28x28, "
+                f"got {images.dtype} {tuple(images.shape)}"
+            )
+        _check_labels(f"mnist: {labels_path}", labels, images.shape[0], info.num_classes)
+        out += [images.unsqueeze(1), labels]  # (N, 1, 28, 28): channels-first
+    return _Raw(*out, scale=255)
+
+
+@functools.cache
+def _pickle_allowlist() -> dict[tuple[str, str], object]:
+    """The globals a CIFAR pickle (a dict of numpy arrays, lists, bytes) legitimately needs.
+
+    Anything else is refused: unpickling an arbitrary global can run arbitrary code.
+    """
+    try:
+        from numpy._core.multiarray import _reconstruct, scalar
+        from numpy._core.numeric import _frombuffer
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct, scalar
+        from numpy.core.numeric import _frombuffer
+    allowed = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+    for package in ("numpy.core", "numpy._core"):  # files written by numpy 1.x and 2.x
+        allowed[(f"{package}.multiarray", "_reconstruct")] = _reconstruct
+        allowed[(f"{package}.multiarray", "scalar")] = scalar
+        allowed[(f"{package}.numeric", "_frombuffer")] = _frombuffer  # pickle protocol 5
+    allowed[("_codecs", "encode")] = codecs.encode  # bytes in protocol <= 2 from Python 3
+    return allowed
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        try:
+            return _pickle_allowlist()[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed") from None
+
+
+def _read_cifar_pickle(path: pathlib.Path, label_key: str, num_classes: int):
+    """-> x uint8 (N, 3, 32, 32), y int64 (N,) from one CIFAR python-version file."""
+    try:
+        with open(path, "rb") as f:
+            # latin1 like torchvision: the original files are Python 2 pickles.
+            entry = _RestrictedUnpickler(f, encoding="latin1").load()
+    except Exception as exc:  # refused global, truncated or garbled file
+        raise DataError(
+            f"{path}: not a CIFAR batch file ({type(exc).__name__}: {exc}). Expected a pickled "
+            f"dict with 'data' (uint8 N x 3072) and '{label_key}'; re-extract the original archive."
+        ) from exc
+    if not isinstance(entry, dict):
+        raise DataError(f"{path}: expected a pickled dict, got {type(entry).__name__}")
+    # Python 3 pickles keep bytes keys (b"data"); Python 2 ones decoded as latin1 give str.
+    entry = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in entry.items()}
+    if "data" not in entry or label_key not in entry:
+        raise DataError(f"{path}: expected keys 'data' and '{label_key}', found {sorted(map(str, entry))}")
+    data = entry["data"]
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        got = f"{type(data).__name__} {getattr(data, 'dtype', '')} {getattr(data, 'shape', '')}"
+        raise DataError(f"{path}: 'data' must be a uint8 array of shape (N, 3072), got {got}")
+    try:
+        y = torch.as_tensor(np.asarray(entry[label_key], dtype=np.int64))
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{path}: '{label_key}' must be a list of integer labels ({exc})") from exc
+    _check_labels(f"{path}: '{label_key}'", y, data.shape[0], num_classes)
+    # Each 3072 row is R (1024), G (1024), B (1024), each 32x32 row-major: channels-first.
+    x = torch.from_numpy(np.ascontiguousarray(data).reshape(-1, 3, 32, 32))
+    return x, y
+
+
+def _load_cifar(info: DatasetInfo, root: pathlib.Path) -> _Raw:
+    _require_files(info, root)
+    label_key = "labels" if info.name == "cifar10" else "fine_labels"
+    train_files, test_files = info.files[:-1], info.files[-1:]
+    parts = []
+    for files in (train_files, test_files):
+        xs, ys = zip(*(_read_cifar_pickle(root / f, label_key, info.num_classes) for f in files))
+        parts += [torch.cat(xs), torch.cat(ys)]
+    return _Raw(*parts, scale=255)
+
+
+_TIMIT_FEATURES = 360
+
+
+def _load_timit(info: DatasetInfo, root: pathlib.Path) -> _Raw:
+    _require_files(info, root)
+    path = root / info.files[0]
+    expected = (
+        f"Expected an .npz with x_train (N, {_TIMIT_FEATURES}) float, y_train (N,) int in "
+        f"[0, {info.num_classes - 1}], x_test (M, {_TIMIT_FEATURES}), y_test (M,)."
+    )
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in f.files]
+            if missing:
+                raise DataError(f"timit: {path} lacks {', '.join(missing)}. {expected}")
+            arrays = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+    except DataError:
+        raise
+    except Exception as exc:  # not a zip, object arrays, truncated member...
+        raise DataError(f"timit: cannot read {path} ({type(exc).__name__}: {exc}). {expected}") from exc
+    out = []
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.ndim != 2 or x.shape[1] != _TIMIT_FEATURES or x.dtype.kind not in "fiu":
+            raise DataError(f"timit: {path}: x_{split} is {x.dtype} {x.shape}. {expected}")
+        if y.ndim != 1 or y.dtype.kind not in "iu":
+            raise DataError(f"timit: {path}: y_{split} is {y.dtype} {y.shape}. {expected}")
+        if not np.isfinite(x).all():
+            raise DataError(f"timit: {path}: x_{split} has NaN or infinite values. {expected}")
+        y_t = torch.from_numpy(y.astype(np.int64))
+        _check_labels(f"timit: {path}: y_{split}", y_t, x.shape[0], info.num_classes, expected)
+        out += [torch.from_numpy(x.astype(np.float32)), y_t]
+    return _Raw(*out, scale=1)
+
+
+_LOADERS: dict[str, Callable[[DatasetInfo, pathlib.Path], _Raw]] = {
+    "mnist1d": _load_mnist1d,
+    "digits": _load_digits,
+    "mnist": _load_mnist,
+    "cifar10": _load_cifar,
+    "cifar100": _load_cifar,
+    "timit": _load_timit,
+}
