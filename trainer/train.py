@@ -113,6 +113,7 @@ class Trainer:
         self.best_loss = math.inf
         self.bad_epochs = 0
         self.elapsed = 0.0      # training seconds over all sessions of this run
+        self.eval_time = 0.0    # of which spent in the per-epoch full-set evaluations
         self._stop = False
         if self.checkpoint_path and self.checkpoint_path.exists():
             self.load(self.checkpoint_path)
@@ -179,7 +180,7 @@ class Trainer:
         last.update({
             "epochs": self.epoch, "steps": self.step, "batch_size": self.batch_size, "lr": self.lr,
             "sgd_noise_scale": self.lr * self.data.n_train / self.batch_size,
-            "wall_time": self.elapsed,
+            "wall_time": self.elapsed, "eval_time": self.eval_time,
         })
         return last
 
@@ -200,6 +201,7 @@ class Trainer:
             },
             "history": self.history,
             "best_loss": self.best_loss, "bad_epochs": self.bad_epochs, "elapsed": self.elapsed,
+            "eval_time": self.eval_time,
         }
 
     def save(self, path: str | Path) -> None:
@@ -226,6 +228,7 @@ class Trainer:
         self.epoch, self.step, self.step_in_epoch = state["epoch"], state["step"], state["step_in_epoch"]
         self.history = list(state["history"])
         self.best_loss, self.bad_epochs, self.elapsed = state["best_loss"], state["bad_epochs"], state["elapsed"]
+        self.eval_time = state["eval_time"]
 
     # -- internals --------------------------------------------------------------------
     @property
@@ -238,15 +241,18 @@ class Trainer:
         if self.config.lr_scaling == "linear" and self.step < warmup:
             # Goyal et al. 2017: ramp linearly from the base lr to the scaled lr.
             lr = self.config.lr + (self.lr - self.config.lr) * self.step / warmup
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        if lr != self.optimizer.param_groups[0]["lr"]:
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
 
     def _end_epoch(self) -> None:
         cfg = self.config
+        t0 = time.perf_counter()
         train_loss, train_acc = evaluate(self.model, self.data.x_train, self.data.y_train,
                                          bn_mode=cfg.bn_eval, batch_size=cfg.eval_batch_size)
         test_loss, test_acc = evaluate(self.model, self.data.x_test, self.data.y_test,
                                        bn_mode=cfg.bn_eval, batch_size=cfg.eval_batch_size)
+        self.eval_time += time.perf_counter() - t0
         remaining = (self.total_steps - self.step) / max(self.step, 1)
         metrics = {
             "epoch": self.epoch, "steps": self.step,
