@@ -1,4 +1,4 @@
-"""python -m trainer {train, gap, datasets, nets}: the library from a shell.
+"""python -m trainer {train, gap, sweep, warmstart, trajectory, remedies, datasets, nets}: the library from a shell.
 
 Training flags are generated from TrainConfig's fields, so the CLI and the config never
 disagree: `--batch-size 0.1`, `--optimizer sgd`, `--augment`, ...
@@ -106,58 +106,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_gap(args: argparse.Namespace) -> int:
-    from trainer import experiments
-
-    preset = experiments.PRESETS[args.preset]
-    changes = {}
-    if args.epochs:
-        changes["base"] = preset.base.replace(epochs=args.epochs)
-    if args.seeds:
-        changes["seeds"] = tuple(range(args.seeds))
-    if args.sharpness:
-        changes["sharpness"] = {"epsilons": tuple(args.epsilons)}
-    config = dataclasses.replace(preset, **changes)
-    for job in config.jobs():
-        job.config.validate()
-    jobs = config.jobs()
-    bar = _bar(sum(j.config.epochs for j in jobs), f"gap {args.preset}: {len(jobs)} runs", not args.quiet)
-    result = experiments.run_gap(config, workers=args.workers, progress=lambda done, total: bar.update(done - bar.n))
-    bar.close()
-    if args.json:
-        json.dump(result.to_dict(), sys.stdout, indent=2)
-        print()
-    else:
-        print(format_gap_table(result))
-    return 0
-
-
-def format_gap_table(result) -> str:
-    table = result.table()
-    cfg = result.config
-    lines = [f"{cfg.base.net} on {cfg.base.dataset}, {cfg.base.optimizer} lr {cfg.base.lr:g}, "
-             f"{cfg.base.epochs} epochs, seeds {list(cfg.seeds)}; mean +- std (n - 1)",
-             f"{'':4} {'batch':>7} {'train acc %':>16} {'test acc %':>16} {'|x - x0|':>16}"]
-    for role, batch in (("SB", cfg.sb_batch), ("LB", cfg.lb_batch)):
-        row = table[role]
-        size = next(r.final["batch_size"] for r in result.runs if r.role == role)
-        lines.append(f"{role:4} {size:>7} {_pm(row['train_acc'])} {_pm(row['test_acc'])} {_pm(row['dist_init'])}")
-    sharp = sorted(k for k in table["SB"] if k.startswith("sharpness_"))
-    if sharp:
-        lines.append("sharpness (Metric 2.1, %):")
-        for key in sharp:
-            lines.append(f"  {key[len('sharpness_'):]:>14}  SB {_pm(table['SB'][key])}  LB {_pm(table['LB'][key])}")
-    gap = table["SB"]["test_acc"][0] - table["LB"]["test_acc"][0]
-    lines.append(f"gap (SB - LB test acc): {gap:.2f} points")
-    lines.append(f"{len(result.runs)} runs on {result.workers} worker processes: wall {result.wall_time:.1f} s, "
-                 f"sum of run times {sum(r.wall_time for r in result.runs):.1f} s (x{result.speedup:.2f})")
-    return "\n".join(lines)
-
-
-def _pm(pair: tuple[float, float]) -> str:
-    return f"{pair[0]:>8.2f} +- {pair[1]:<5.2f}"
-
-
 def cmd_datasets(args: argparse.Namespace) -> int:
     from trainer import data
 
@@ -193,8 +141,6 @@ def cmd_nets(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from trainer import experiments
-
     parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -203,14 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint", help="checkpoint file: written every epoch, resumed from if present")
     train.set_defaults(fn=cmd_train)
 
-    gap = sub.add_parser("gap", help="SB vs LB over seeds: the paper's Table 2")
-    gap.add_argument("--preset", choices=tuple(experiments.PRESETS), default="mnist1d")
-    gap.add_argument("--epochs", type=int, help="override the preset's epochs")
-    gap.add_argument("--seeds", type=int, help="number of seeds (0, 1, ...), overrides the preset's")
-    gap.add_argument("--workers", type=int, help="worker processes (default: one per core)")
-    gap.add_argument("--sharpness", action="store_true", help="also measure Keskar sharpness of every run")
-    gap.add_argument("--epsilons", type=float, nargs="+", default=[1e-3, 5e-4], help="sharpness box sizes")
-    gap.set_defaults(fn=cmd_gap)
+    from trainer.cli_designs import add_design_commands
+
+    design_parsers = add_design_commands(sub)
 
     for name, fn, text in (("datasets", cmd_datasets, "datasets, shapes, sizes and whether present"),
                            ("nets", cmd_nets, "networks and trainable parameter counts")):
@@ -219,9 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "datasets":
             p.add_argument("--data-dir", help="data directory (default: $LBLAB_DATA_DIR or ./data)")
 
-    for p in (train, gap, *[sub.choices[n] for n in ("datasets", "nets")]):
+    for p in (train, *design_parsers, *[sub.choices[n] for n in ("datasets", "nets")]):
         p.add_argument("--json", action="store_true", help="print JSON to stdout instead of text")
-        if p in (train, gap):
+        if p is train or p in design_parsers:
             p.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 

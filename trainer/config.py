@@ -35,6 +35,7 @@ class TrainConfig:
     data_dir: str | None = _opt(None, "directory holding downloaded datasets (default: $LBLAB_DATA_DIR or ./data)")
     subset: int | None = _opt(None, "train on a seeded random subset of this many training samples")
     net: str = _opt("mlp", "network name (see `python -m trainer nets`)")
+    init_from: str | None = _opt(None, "start from these weights (a snapshot or checkpoint file): warm starts")
     width: int | None = _opt(None, "hidden width of the mlp net (default 256)")
     depth: int | None = _opt(None, "hidden layers of the mlp net (default 5)")
     # optimisation. Adam defaults are Keras's, as the paper used them.

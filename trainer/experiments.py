@@ -1,4 +1,4 @@
-"""Many independent runs at once, and the SB vs LB gap (paper Table 2).
+"""Many independent jobs at once: training runs, weight snapshots, analyses of them.
 
 Independent runs use the cores as one single-threaded process each: on a 2-core CPU two
 small MLP runs side by side take about as long as one, and a fixed thread count keeps
@@ -6,7 +6,7 @@ every run's float reduction order, hence its trajectory, reproducible.
 """
 from __future__ import annotations
 
-import dataclasses
+import json
 import math
 import multiprocessing as mp
 import os
@@ -15,21 +15,36 @@ import statistics
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from trainer.config import TrainConfig
 
-Progress = Callable[[int, int], None]  # (units done, units total)
+Progress = Callable[[int, int], None]  # (units done, units total); a unit is an epoch or an analysis
 
 
 @dataclass(frozen=True)
 class Job:
-    """One training run and the analyses to run on its final weights."""
+    """One training run (or, with train=False, the weights of config.init_from) and the
+    analyses to run on the final weights.
+
+    snapshot_dir: keep the weights after every `snapshot_every`-th epoch (and the initial
+    ones as epoch 0) as `epoch-NNNN.pt` state dicts. A directory that already holds the
+    complete set for the same config is reused, not retrained.
+    """
 
     name: str
     config: TrainConfig
     role: str = ""
-    analyses: tuple[tuple[str, dict], ...] = ()
+    analyses: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()  # (kind, options as items)
+    train: bool = True
+    snapshot_dir: str | None = None
+    snapshot_every: int = 1
+    tags: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def units(self) -> int:
+        return (epochs_of(self.config) if self.train else 0) + len(self.analyses)
 
 
 @dataclass
@@ -40,53 +55,114 @@ class JobResult:
     config: dict[str, Any]
     final: dict[str, float]
     history: list[dict[str, float]]
-    analyses: dict[str, Any]
+    analyses: list[dict[str, Any]]  # {"kind", "options", "result"}
     wall_time: float
     environment: dict[str, Any]
+    tags: dict[str, Any] = field(default_factory=dict)
+
+    def analysis(self, kind: str, index: int = 0) -> dict[str, Any]:
+        return [a["result"] for a in self.analyses if a["kind"] == kind][index]
+
+
+def epochs_of(config: TrainConfig) -> int:
+    from trainer import data
+
+    n = config.subset or data.DATASETS[config.dataset].n_train
+    steps_per_epoch = max(1, n // config.resolved_batch_size(n))
+    return math.ceil(config.total_steps(n) / steps_per_epoch)
+
+
+def snapshot_path(directory: str | Path, epoch: int) -> Path:
+    return Path(directory) / f"epoch-{epoch:04d}.pt"
+
+
+def snapshots_complete(job: Job) -> bool:
+    marker = Path(job.snapshot_dir) / "complete.json"
+    return marker.exists() and json.loads(marker.read_text()) == job.config.to_dict()
 
 
 def _run_job(job: Job, events: "queue.Queue | None") -> JobResult:
-    from trainer.train import Trainer  # imported in the worker process
+    # Imported here: this runs in a freshly spawned worker process.
+    from trainer.checkpoint import load_checkpoint, save_checkpoint
+    from trainer.train import Trainer, environment
 
     t0 = time.perf_counter()
+    tick = (lambda: events.put(1)) if events is not None else (lambda: None)
     trainer = Trainer(job.config)
-    if events is not None:
-        trainer.add_callback("on_epoch", lambda t, m: events.put(1))
-    result = trainer.run()
-    analyses = {}
-    for kind, options in job.analyses:
-        analyses[kind] = ANALYSES[kind](trainer, **options)
-    return JobResult(job.name, job.role, job.config.seed, job.config.to_dict(), result.final, result.history,
-                     analyses, time.perf_counter() - t0, result.environment)
+    final: dict[str, float] = {}
+    history: list[dict[str, float]] = []
+    if job.train and job.snapshot_dir and snapshots_complete(job):
+        summary = load_checkpoint(Path(job.snapshot_dir) / "summary.pt")
+        trainer.model.load_state_dict(load_checkpoint(snapshot_path(job.snapshot_dir, summary["final"]["epoch"])))
+        final, history = summary["final"], summary["history"]
+        for _ in range(epochs_of(job.config)):
+            tick()
+    elif job.train:
+        if job.snapshot_dir:
+            directory = Path(job.snapshot_dir)
+            save_checkpoint(trainer.model.state_dict(), snapshot_path(directory, 0))
 
+            def snapshot(t, m):
+                if t.epoch % job.snapshot_every == 0 or t.finished:
+                    save_checkpoint(t.model.state_dict(), snapshot_path(directory, t.epoch))
+            trainer.add_callback("on_epoch", snapshot)
+        trainer.add_callback("on_epoch", lambda t, m: tick())
+        result = trainer.run()
+        final, history = result.final, result.history
+        if job.snapshot_dir:
+            save_checkpoint({"final": final, "history": history}, Path(job.snapshot_dir) / "summary.pt")
+            (Path(job.snapshot_dir) / "complete.json").write_text(json.dumps(job.config.to_dict()))
+    analyses = []
+    for kind, options in job.analyses:
+        options = dict(options)
+        analyses.append({"kind": kind, "options": options, "result": ANALYSES[kind](trainer, **options)})
+        tick()
+    return JobResult(job.name, job.role, job.config.seed, job.config.to_dict(), final, history, analyses,
+                     time.perf_counter() - t0, environment(), dict(job.tags))
+
+
+# -- analyses a job can run on its final weights ---------------------------------------
 
 def _sharpness(trainer, **options) -> dict[str, Any]:
     from trainer.analysis import keskar_sharpness
 
     options.setdefault("bn_mode", trainer.config.bn_eval)
+    options.setdefault("batch_size", trainer.config.eval_batch_size)
     return keskar_sharpness(trainer.model, trainer.data.x_train, trainer.data.y_train, **options).to_dict()
 
 
-ANALYSES: dict[str, Callable[..., dict[str, Any]]] = {"sharpness": _sharpness}
+def _evaluation(trainer, **options) -> dict[str, Any]:
+    from trainer.evaluate import evaluate
+
+    cfg, d = trainer.config, trainer.data
+    train_loss, train_acc = evaluate(trainer.model, d.x_train, d.y_train, bn_mode=cfg.bn_eval,
+                                     batch_size=cfg.eval_batch_size)
+    test_loss, test_acc = evaluate(trainer.model, d.x_test, d.y_test, bn_mode=cfg.bn_eval,
+                                   batch_size=cfg.eval_batch_size)
+    return {"train_loss": train_loss, "train_acc": train_acc, "test_loss": test_loss, "test_acc": test_acc}
+
+
+ANALYSES: dict[str, Callable[..., dict[str, Any]]] = {"sharpness": _sharpness, "evaluation": _evaluation}
 
 
 def default_workers() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, cores or 1)
 
 
 def run_jobs(jobs: list[Job], *, workers: int | None = None, progress: Progress | None = None) -> list[JobResult]:
-    """Run jobs in `workers` spawned processes (1: in this process, one after another).
+    """Run jobs in `workers` spawned processes (1: here, one after another).
 
-    Results come back in the order of `jobs`. `progress(done, total)` counts epochs.
+    Results come back in the order of `jobs`; `progress(done, total)` counts units.
     """
     workers = workers or default_workers()
-    total = sum(job.config.epochs if not job.config.regime_batch_size else _epochs(job) for job in jobs)
+    total = sum(job.units for job in jobs)
     done = 0
 
-    def tick(n=1):
+    def tick(n: int) -> None:
         nonlocal done
         done += n
-        if progress:
+        if progress and n:
             progress(done, total)
 
     if workers == 1 or len(jobs) == 1:
@@ -111,52 +187,10 @@ def run_jobs(jobs: list[Job], *, workers: int | None = None, progress: Progress 
                     n += events.get_nowait()
                 except queue.Empty:
                     break
-            if n:
-                tick(n)
+            tick(n)
             for fut in finished:
                 results[futures[fut]] = fut.result()
         return results  # type: ignore[return-value]
-
-
-def _epochs(job: Job) -> int:
-    from trainer import data
-
-    n = job.config.subset or data.DATASETS[job.config.dataset].n_train
-    batch = job.config.resolved_batch_size(n)
-    return math.ceil(job.config.total_steps(n) / (n // batch))
-
-
-# -- the gap: SB vs LB over seeds -------------------------------------------------------
-
-@dataclass(frozen=True)
-class GapConfig:
-    base: TrainConfig = field(default_factory=TrainConfig)
-    sb_batch: float = 32
-    lb_batch: float = 0.1
-    seeds: tuple[int, ...] = (0, 1, 2)
-    sharpness: dict[str, Any] | None = None  # options for keskar_sharpness, None: no sharpness
-
-    def jobs(self) -> list[Job]:
-        analyses = (("sharpness", dict(self.sharpness)),) if self.sharpness is not None else ()
-        return [
-            Job(f"{role}-seed{seed}", self.base.replace(batch_size=batch, seed=seed), role, analyses)
-            for role, batch in (("SB", self.sb_batch), ("LB", self.lb_batch))
-            for seed in self.seeds
-        ]
-
-
-PRESETS: dict[str, GapConfig] = {
-    # paper.md section 7: the gap at CPU scale. SB 32 of 4000 keeps SB/N near 256/50000.
-    "mnist1d": GapConfig(TrainConfig(dataset="mnist1d", net="mlp", epochs=100)),
-    "digits": GapConfig(TrainConfig(dataset="digits", net="mlp", epochs=100), sb_batch=16),
-    # Paper scale (GPU workers; the data must be in the data directory).
-    "F1": GapConfig(TrainConfig(dataset="mnist", net="F1", epochs=100), sb_batch=256, lb_batch=0.1, seeds=(0, 1, 2, 3, 4)),
-    "C1": GapConfig(TrainConfig(dataset="cifar10", net="C1", epochs=100), sb_batch=256, lb_batch=5000, seeds=(0, 1, 2, 3, 4)),
-    "C2": GapConfig(TrainConfig(dataset="cifar10", net="C2", epochs=100), sb_batch=256, lb_batch=5000, seeds=(0, 1, 2, 3, 4)),
-    "C3": GapConfig(TrainConfig(dataset="cifar100", net="C3", epochs=100), sb_batch=256, lb_batch=5000, seeds=(0, 1, 2, 3, 4)),
-    "C4": GapConfig(TrainConfig(dataset="cifar100", net="C4", epochs=100), sb_batch=256, lb_batch=5000, seeds=(0, 1, 2, 3, 4)),
-    "F2": GapConfig(TrainConfig(dataset="timit", net="F2", epochs=100), sb_batch=256, lb_batch=0.1, seeds=(0, 1, 2, 3, 4)),
-}
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -166,57 +200,8 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-@dataclass
-class GapResult:
-    config: GapConfig
-    runs: list[JobResult]
-    wall_time: float
-    workers: int
-
-    def table(self) -> dict[str, dict[str, tuple[float, float]]]:
-        """{role: {metric: (mean, std)}}: accuracies in percent, as paper Table 2."""
-        out: dict[str, dict[str, tuple[float, float]]] = {}
-        for role in ("SB", "LB"):
-            runs = [r for r in self.runs if r.role == role]
-            row = {
-                "train_acc": mean_std([100 * r.final["train_acc"] for r in runs]),
-                "test_acc": mean_std([100 * r.final["test_acc"] for r in runs]),
-                "train_loss": mean_std([r.final["train_loss"] for r in runs]),
-                "dist_init": mean_std([r.final["dist_init"] for r in runs]),
-            }
-            for eps_key, values in _sharpness_values(runs).items():
-                row[eps_key] = mean_std(values)
-            out[role] = row
-        return out
-
-    @property
-    def speedup(self) -> float:
-        """Sum of the runs' own wall times over the whole wall time."""
-        return sum(r.wall_time for r in self.runs) / self.wall_time
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "config": {**dataclasses.asdict(self.config), "base": self.config.base.to_dict()},
-            "table": {role: {k: list(v) for k, v in row.items()} for role, row in self.table().items()},
-            "runs": [dataclasses.asdict(r) for r in self.runs],
-            "wall_time": self.wall_time, "workers": self.workers, "speedup": self.speedup,
-        }
-
-
-def _sharpness_values(runs: list[JobResult]) -> dict[str, list[float]]:
-    values: dict[str, list[float]] = {}
-    for r in runs:
-        sharp = r.analyses.get("sharpness")
-        if not sharp:
-            continue
-        space = "full" if not sharp["options"].get("subspace_dim") else f"sub{sharp['options']['subspace_dim']}"
-        for entry in sharp["results"]:
-            values.setdefault(f"sharpness_{space}_{entry['epsilon']:g}", []).append(entry["value"])
-    return values
-
-
-def run_gap(config: GapConfig, *, workers: int | None = None, progress: Progress | None = None) -> GapResult:
-    workers = workers or default_workers()
-    t0 = time.perf_counter()
-    runs = run_jobs(config.jobs(), workers=workers, progress=progress)
-    return GapResult(config, runs, time.perf_counter() - t0, workers)
+def sharpness_values(result: dict[str, Any]) -> dict[str, float]:
+    """{"full 0.001": value, "p100 0.0005": value, ...} from a sharpness result dict."""
+    p = result["options"].get("subspace_dim")
+    space = f"p{p}" if p else "full"
+    return {f"{space} {entry['epsilon']:g}": entry["value"] for entry in result["entries"]}

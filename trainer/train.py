@@ -97,6 +97,8 @@ class Trainer:
         self.model = nets.build_net(config.net, self.data.info.input_shape, self.data.info.num_classes,
                                     width=config.width, depth=config.depth).to(self.device)
         nets.set_ghost_batch_size(self.model, config.ghost_batch_size)
+        if config.init_from:
+            self.model.load_state_dict(load_weights(config.init_from))
         self.x0 = flat_parameters(self.model)
         self.optimizer = make_optimizer(config, self.model, self.lr)
         self.step_fn = make_step(config, self.model, self.optimizer)
@@ -276,6 +278,14 @@ class Trainer:
     def _emit(self, event: str, metrics: dict[str, float]) -> None:
         for fn in self.callbacks[event]:
             fn(self, metrics)
+
+
+def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """Model weights from a snapshot (a state dict) or a full checkpoint."""
+    if not Path(path).exists():
+        raise ConfigError("init_from", f"no weights file at {path}")
+    state = load_checkpoint(path, map_location="cpu")
+    return state["model"] if "format" in state else state
 
 
 def train(config: TrainConfig, *, callbacks: dict[str, list[Callback]] | None = None,

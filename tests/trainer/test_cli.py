@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from trainer import experiments
+from trainer import designs
 from trainer.cli import build_parser, config_from_args, main
 from trainer.config import TrainConfig
 
@@ -77,9 +77,9 @@ def test_bad_arguments_name_the_flag_and_the_allowed_values(args, needle, capsys
 
 def test_the_gap_runs_sb_and_lb_for_every_seed_in_worker_processes():
     base = TrainConfig(subset=400, width=16, depth=1, epochs=2)
-    config = experiments.GapConfig(base, sb_batch=20, lb_batch=0.25, seeds=(0, 1))
+    config = designs.GapDesign(base, sb_batch=20, lb_batch=0.25, seeds=(0, 1))
     ticks = []
-    result = experiments.run_gap(config, workers=2, progress=lambda done, total: ticks.append((done, total)))
+    result = designs.run_gap(config, workers=2, progress=lambda done, total: ticks.append((done, total)))
     assert [(r.role, r.seed) for r in result.runs] == [("SB", 0), ("SB", 1), ("LB", 0), ("LB", 1)]
     assert ticks[-1] == (8, 8)
     # each run is the same as running it here, one after another
