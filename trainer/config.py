@@ -77,6 +77,11 @@ class TrainConfig:
     regime_batch_size: int | None = _opt(
         None, "regime adaptation: train for as many updates as `epochs` at this (SB) batch size")
 
+    # extra measurements
+    noise_scale_every: int = _opt(
+        0, "estimate the gradient noise scale B_simple every this many steps (0 = off); small batch = batch/8")
+    noise_scale_pairs: int = _opt(4, "noise scale: (small, big) batch pairs per estimate")
+
     def __post_init__(self):
         self.check()
 
@@ -122,12 +127,14 @@ class TrainConfig:
             if value is not None and not value >= 1:
                 raise ConfigError(name, f"must be at least 1 or left empty (got {value!r})")
         for name in ("momentum", "weight_decay", "conservative_lambda", "fgsm_eps", "sam_rho",
-                     "augment_rotate", "augment_translate", "warmup_epochs",
+                     "augment_rotate", "augment_translate", "warmup_epochs", "noise_scale_every",
                      "checkpoint_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(name, f"must be zero or more (got {getattr(self, name)!r})")
         if not 0 <= self.adv_weight <= 1:
             raise ConfigError("adv_weight", f"must be in [0, 1] (got {self.adv_weight!r})")
+        if self.noise_scale_pairs < 1:
+            raise ConfigError("noise_scale_pairs", "must be at least 1")
         if self.conservative_steps < 1:
             raise ConfigError("conservative_steps", "must be at least 1")
         if self.lr_base_batch < 1:

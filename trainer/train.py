@@ -117,6 +117,7 @@ class Trainer:
         self.elapsed = 0.0      # training seconds over all sessions of this run
         self.eval_time = 0.0    # of which spent in the per-epoch full-set evaluations
         self._stop = False
+        self.last_noise_scale: float | None = None
         if self.checkpoint_path and self.checkpoint_path.exists():
             self.load(self.checkpoint_path)
 
@@ -153,13 +154,17 @@ class Trainer:
                 loss, correct = self.step_fn(xb, yb)
                 self.step += 1
                 self.step_in_epoch += 1
-                if listening:
+                measure = self.config.noise_scale_every and self.step % self.config.noise_scale_every == 0
+                if listening or measure:
                     dt = time.perf_counter() - t0
-                    self._emit("on_step", {
+                    metrics = {
                         "step": self.step, "epoch": self.epoch + self.step_in_epoch / self.steps_per_epoch,
                         "loss": loss.item(), "acc": correct.item() / len(yb), "lr": self.current_lr,
                         "step_time": dt, "samples_per_s": len(yb) / dt if dt > 0 else float("inf"),
-                    })
+                    }
+                    if measure:
+                        metrics["b_simple"] = self.last_noise_scale = self._noise_scale()
+                    self._emit("on_step", metrics)
                 if self._stop:
                     break
             if self._stop and self.step_in_epoch < self.steps_per_epoch and self.step < self.total_steps:
@@ -262,6 +267,8 @@ class Trainer:
             "dist_init": parameter_distance(self.model, self.x0), "lr": self.current_lr,
             "elapsed": self.elapsed, "eta": self.elapsed * remaining,
         }
+        if self.last_noise_scale is not None:
+            metrics["b_simple"] = self.last_noise_scale
         self.history.append(metrics)
         if train_loss < self.best_loss:
             self.best_loss, self.bad_epochs = train_loss, 0
@@ -271,6 +278,17 @@ class Trainer:
         every = cfg.checkpoint_every
         if self.checkpoint_path and every and self.epoch % every == 0 and not self.finished:
             self.save(self.checkpoint_path)
+
+    def _noise_scale(self) -> float:
+        """McCandlish et al.'s B_simple from (batch/8, batch) pairs of training batches,
+        gradients of the evaluation-mode loss; the model and the run's RNG are untouched."""
+        from trainer.analysis.noise import gradient_noise_scale
+
+        result = gradient_noise_scale(
+            self.model, self.data.x_train, self.data.y_train, small_batch=max(1, self.batch_size // 8),
+            big_batch=self.batch_size, n_pairs=self.config.noise_scale_pairs, seed=self.config.seed * 1_000_003 + self.step,
+            bn_mode=self.config.bn_eval)
+        return result.b_simple
 
     def _patience_exhausted(self) -> bool:
         return self.config.patience is not None and self.bad_epochs >= self.config.patience

@@ -185,3 +185,15 @@ def test_the_config_round_trips_through_json_and_rejects_unknown_keys():
     with pytest.raises(ConfigError) as err:
         TrainConfig.from_dict({"batch": 32})
     assert err.value.field == "batch"
+
+
+def test_the_gradient_noise_scale_is_measured_during_training_without_changing_it():
+    plain = Trainer(TrainConfig(**QUICK)).run()
+    trainer = Trainer(TrainConfig(**QUICK, noise_scale_every=10))
+    seen = []
+    trainer.add_callback("on_step", lambda t, m: seen.append(m.get("b_simple")))
+    measured = trainer.run()
+    assert [s is not None for s in seen] == [(i + 1) % 10 == 0 for i in range(50)]
+    assert all(s > 0 for s in seen if s is not None)
+    assert measured.history[-1]["b_simple"] == seen[49]
+    assert_same_state(measured.model.state_dict(), plain.model.state_dict())
