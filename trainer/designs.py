@@ -200,19 +200,23 @@ class WarmStartResult(DesignResult):
         return rows
 
 
+def _run_phases(phases: list[tuple[list[Job], int | None]], progress: Progress | None) -> list[JobResult]:
+    """Run lists of jobs one list after another (a later list reads what an earlier one
+    wrote), with one progress count over all of them."""
+    total = sum(job.units for jobs, _ in phases for job in jobs)
+    results: list[JobResult] = []
+    offset = 0
+    for jobs, workers in phases:
+        relay = (lambda done, _total, base=offset: progress(base + done, total)) if progress else None
+        results += run_jobs(jobs, workers=workers, progress=relay)
+        offset += sum(job.units for job in jobs)
+    return results
+
+
 def run_warmstart(design: WarmStartDesign, *, workers=None, progress=None) -> WarmStartResult:
     t0 = time.perf_counter()
-    total = sum(j.units for j in design.jobs() + design.lb_jobs())
-    offset = 0
-
-    def relay(done, _total):
-        if progress:
-            progress(offset + done, total)
-
-    sb = run_jobs(design.jobs(), workers=1, progress=relay)
-    offset = design.jobs()[0].units
-    rest = run_jobs(design.lb_jobs(), workers=workers, progress=relay)
-    return WarmStartResult(design, sb + rest, time.perf_counter() - t0, workers)
+    runs = _run_phases([(design.jobs(), 1), (design.lb_jobs(), workers)], progress)
+    return WarmStartResult(design, runs, time.perf_counter() - t0, workers)
 
 
 # -- sharpness along the trajectory ------------------------------------------------------------
@@ -254,17 +258,8 @@ class TrajectoryResult(DesignResult):
 
 def run_trajectory(design: TrajectoryDesign, *, workers=None, progress=None) -> TrajectoryResult:
     t0 = time.perf_counter()
-    total = sum(j.units for j in design.jobs() + design.iterate_jobs())
-    offset = 0
-
-    def relay(done, _total):
-        if progress:
-            progress(offset + done, total)
-
-    trained = run_jobs(design.jobs(), workers=workers, progress=relay)
-    offset = sum(j.units for j in design.jobs())
-    iterates = run_jobs(design.iterate_jobs(), workers=workers, progress=relay)
-    return TrajectoryResult(design, trained + iterates, time.perf_counter() - t0, workers)
+    runs = _run_phases([(design.jobs(), workers), (design.iterate_jobs(), workers)], progress)
+    return TrajectoryResult(design, runs, time.perf_counter() - t0, workers)
 
 
 # -- remedies -----------------------------------------------------------------------------------
