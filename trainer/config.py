@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,6 +110,7 @@ class TrainConfig:
     # -- validation -----------------------------------------------------------------------
     def check(self) -> None:
         """Checks that need no data: types, ranges, closed sets."""
+        self._check_types()
         for f in dataclasses.fields(self):
             choices = f.metadata.get("choices")
             value = getattr(self, f.name)
@@ -145,6 +148,32 @@ class TrainConfig:
             raise ConfigError("sam_rho", "SAM and conservative training are exclusive: set one of them to 0")
         if self.conservative_lambda > 0 and self.optimizer != "adam":
             raise ConfigError("conservative_lambda", "conservative training uses Adam inner steps: set optimizer=adam")
+
+    def _check_types(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            value, hint = getattr(self, f.name), hints[f.name]
+            args = typing.get_args(hint)
+            if isinstance(hint, types.UnionType):
+                if value is None and type(None) in args:
+                    continue
+                hint = next(a for a in args if a is not type(None))
+            if hint is float:
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+                expected = "a number"
+            elif hint is int:
+                ok = isinstance(value, int) and not isinstance(value, bool)
+                expected = "a whole number"
+            elif hint is bool:
+                ok, expected = isinstance(value, bool), "true or false"
+            elif hint is str:
+                ok, expected = isinstance(value, str), "a string"
+            else:  # tuple[float, float]
+                ok = isinstance(value, (tuple, list)) and all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+                expected = "a list of numbers"
+            if not ok:
+                raise ConfigError(f.name, f"must be {expected} (got {value!r})")
 
     def validate(self) -> None:
         """All checks, including those that need the dataset and network tables."""

@@ -197,3 +197,13 @@ def test_the_gradient_noise_scale_is_measured_during_training_without_changing_i
     assert all(s > 0 for s in seen if s is not None)
     assert measured.history[-1]["b_simple"] == seen[49]
     assert_same_state(measured.model.state_dict(), plain.model.state_dict())
+
+
+@pytest.mark.parametrize("changes, field", [
+    (dict(lr="fast"), "lr"), (dict(epochs=2.5), "epochs"), (dict(augment="yes"), "augment"),
+    (dict(batch_size=float("nan")), "batch_size"), (dict(seed=True), "seed"), (dict(betas=["a", 1]), "betas"),
+])
+def test_values_of_the_wrong_type_are_rejected_with_the_field_named(changes, field):
+    with pytest.raises(ConfigError) as err:
+        TrainConfig.from_dict({**QUICK, **changes})
+    assert err.value.field == field
