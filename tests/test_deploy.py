@@ -1,0 +1,46 @@
+"""docker-compose.yml parses, and brings up what a deployment needs.
+
+No Docker engine runs here: `docker-compose config` parses and resolves the file
+without one.
+"""
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def compose():
+    if not shutil.which("docker-compose"):
+        pytest.skip("docker-compose is not installed (Debian package docker-compose)")
+    proc = subprocess.run(["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config"],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    return yaml.safe_load(proc.stdout)
+
+
+def test_it_has_web_worker_redis_and_postgres(compose):
+    assert set(compose["services"]) == {"web", "worker", "redis", "postgres"}
+    for name in ("web", "worker"):
+        env = compose["services"][name]["environment"]
+        assert env["DATABASE_URL"].startswith("postgres://") and "@postgres:5432/" in env["DATABASE_URL"]
+        assert env["REDIS_URL"] == "redis://redis:6379/0"
+
+
+def test_each_worker_reserves_one_gpu_and_takes_the_shared_queues(compose):
+    worker = compose["services"]["worker"]
+    devices = worker["deploy"]["resources"]["reservations"]["devices"]
+    assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
+    command = " ".join(worker["command"]) if isinstance(worker["command"], list) else worker["command"]
+    assert "celery -A dashboard worker" in command and "-Q train,analysis" in command
+    assert "--prefetch-multiplier=1" in command
+
+
+def test_the_web_service_serves_the_asgi_app_after_migrating():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "pip install --no-cache-dir -r requirements.txt" in dockerfile
+    assert "migrate" in dockerfile and "dashboard.asgi:application" in dockerfile
