@@ -6,7 +6,9 @@ All three loops train the same network from the same weights with Adam on the sa
 and batch size. "project" is trainer.train.Trainer with an on_step callback listening
 (every step's loss and accuracy become Python floats) and checkpoints off; its
 per-epoch full-set evaluation is timed separately and left out of its samples/s, since
-the other loops do not evaluate. "bare" is the loop people write on device tensors;
+the bare loop does not evaluate. "bare" is the loop people write on device tensors;
+"bare+eval" the same with the project's per-epoch evaluations between epochs (timed out
+too: what remains is their effect on the steps that follow, e.g. a colder cache);
 "dataloader" is the torchvision-style loop: TensorDataset + DataLoader(shuffle=True),
 per-sample transforms when augmenting, copies to the device per batch.
 Ratios are against the bare loop, measured in this process (median of the repeats).
@@ -28,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from trainer import data, nets  # noqa: E402
 from trainer.augment import augment_batch  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
+from trainer.evaluate import evaluate  # noqa: E402
 from trainer.train import Trainer  # noqa: E402
 
 
@@ -86,7 +89,7 @@ def project_loop(case, ds, device, threads) -> float:
     return result.step * case.batch / wall
 
 
-def bare_loop(case, ds, device, threads) -> float:
+def bare_loop(case, ds, device, threads, evaluate_epochs: bool = False) -> float:
     model = fresh_model(case, ds, device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x, y = ds.x_train, ds.y_train
@@ -94,7 +97,14 @@ def bare_loop(case, ds, device, threads) -> float:
     model.train()
     sync(device)
     t0 = time.perf_counter()
+    eval_time = 0.0
     for _ in range(case.epochs):
+        if evaluate_epochs:  # what the project's loop does between epochs, timed out likewise
+            sync(device)
+            e0 = time.perf_counter()
+            evaluate(model, ds.x_train, ds.y_train)
+            evaluate(model, ds.x_test, ds.y_test)
+            eval_time += time.perf_counter() - e0
         perm = torch.randperm(len(x), device=device)
         for i in range(steps):
             idx = perm[i * case.batch:(i + 1) * case.batch]
@@ -106,7 +116,11 @@ def bare_loop(case, ds, device, threads) -> float:
             loss.backward()
             opt.step()
     sync(device)
-    return case.epochs * steps * case.batch / (time.perf_counter() - t0)
+    return case.epochs * steps * case.batch / (time.perf_counter() - t0 - eval_time)
+
+
+def bare_eval_loop(case, ds, device, threads) -> float:
+    return bare_loop(case, ds, device, threads, evaluate_epochs=True)
 
 
 class _Augmented(torch.utils.data.Dataset):
@@ -148,7 +162,7 @@ def dataloader_loop(case, ds, device, threads) -> float:
     return seen / (time.perf_counter() - t0)
 
 
-LOOPS = {"project": project_loop, "bare": bare_loop, "dataloader": dataloader_loop}
+LOOPS = {"project": project_loop, "bare": bare_loop, "bare+eval": bare_eval_loop, "dataloader": dataloader_loop}
 
 
 def main() -> None:
@@ -162,7 +176,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} thread(s)"
     print(f"device: {name}; torch {torch.__version__}; median of {args.repeats} repeats, samples/s")
-    print(f"{'case':32} {'project':>9} {'bare':>9} {'loader':>9} {'proj/bare':>9} {'proj/loader':>11}")
+    print(f"{'case':32} {'project':>9} {'bare':>9} {'bare+eval':>9} {'loader':>9} {'proj/bare':>9} "
+          f"{'proj/(bare+eval)':>16} {'proj/loader':>11}")
     for case in CASES:
         if args.only and not any(s in case.label for s in args.only):
             continue
@@ -174,8 +189,9 @@ def main() -> None:
             for key, fn in LOOPS.items():
                 runs[key].append(fn(case, ds, device, args.threads))
         med = {k: statistics.median(v) for k, v in runs.items()}
-        print(f"{case.label:32} {med['project']:>9.0f} {med['bare']:>9.0f} {med['dataloader']:>9.0f} "
-              f"{med['project'] / med['bare']:>9.2f} {med['project'] / med['dataloader']:>11.2f}", flush=True)
+        print(f"{case.label:32} {med['project']:>9.0f} {med['bare']:>9.0f} {med['bare+eval']:>9.0f} "
+              f"{med['dataloader']:>9.0f} {med['project'] / med['bare']:>9.2f} "
+              f"{med['project'] / med['bare+eval']:>16.2f} {med['project'] / med['dataloader']:>11.2f}", flush=True)
 
 
 if __name__ == "__main__":
