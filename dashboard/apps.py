@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class DashboardConfig(AppConfig):
+    name = "dashboard"
+    verbose_name = "Large-batch lab"
+
+    def ready(self):
+        from dashboard import signals  # noqa: F401  (worker start-up recovery)

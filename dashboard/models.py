@@ -1,0 +1,314 @@
+"""Experiments, their runs and metric points, analyses and share links.
+
+Behaviour lives here (creating runs, claiming, cancelling, revoking); views and tasks
+call these methods and stay short.
+"""
+from __future__ import annotations
+
+import secrets
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from dashboard.presets import ExperimentSpec
+
+
+class Status(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINISHED = (Status.DONE, Status.FAILED, Status.CANCELLED)
+
+
+class ExperimentQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "ExperimentQuerySet":
+        if not user.is_authenticated:
+            return self.none()
+        return self if user.is_superuser else self.filter(owner=user)
+
+
+class Experiment(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="experiments")
+    name = models.CharField(max_length=200)
+    preset = models.CharField(max_length=40, default="custom")
+    config = models.JSONField(default=dict)  # ExperimentSpec.to_dict()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = ExperimentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def spec(self) -> ExperimentSpec:
+        return ExperimentSpec.from_dict(self.config)
+
+    @classmethod
+    def start(cls, owner, name: str, spec: ExperimentSpec, preset: str = "custom") -> "Experiment":
+        """Create the experiment and its runs, and queue the runs once the rows are committed."""
+        with transaction.atomic():
+            exp = cls.objects.create(owner=owner, name=name, preset=preset, config=spec.to_dict())
+            for run in exp.create_runs():
+                run.enqueue()
+        return exp
+
+    def create_runs(self) -> list["Run"]:
+        # data_dir stays empty: the worker reads its own LBLAB_DATA_DIR, which may differ from the web host's
+        runs = [Run(experiment=self, role=role, seed=seed, config=cfg.to_dict())
+                for role, seed, cfg in self.spec.train_configs(data_dir=None)]
+        for run in runs:
+            run.save()  # one by one: bulk_create returns no ids on every backend
+        return runs
+
+    def can_view(self, user, token: str | None = None) -> bool:
+        if user.is_authenticated and (user.pk == self.owner_id or user.is_superuser):
+            return True
+        return bool(token) and self.share_links.active().filter(token=token).exists()
+
+    def can_edit(self, user) -> bool:
+        return user.is_authenticated and (user.pk == self.owner_id or user.is_superuser)
+
+    def refresh_status(self) -> str:
+        """The experiment's status from its runs': running while any runs, then the worst outcome."""
+        statuses = set(self.runs.values_list("status", flat=True))
+        if not statuses or statuses == {Status.QUEUED}:
+            status = Status.QUEUED
+        elif statuses & {Status.RUNNING, Status.QUEUED}:
+            status = Status.RUNNING
+        elif Status.FAILED in statuses:
+            status = Status.FAILED
+        elif Status.CANCELLED in statuses:
+            status = Status.CANCELLED
+        else:
+            status = Status.DONE
+        if status != self.status:
+            Experiment.objects.filter(pk=self.pk).update(status=status, updated=timezone.now())
+            self.status = status
+        return status
+
+    def progress_and_eta(self) -> tuple[float, float | None]:
+        """Mean run progress, and seconds left extrapolated from the time spent so far."""
+        runs = list(self.runs.all())  # uses prefetch_related("runs") when the caller did
+        if not runs:
+            return 0.0, None
+        progress = sum(r.progress for r in runs) / len(runs)
+        starts = [r.started for r in runs if r.started]
+        if not starts or progress <= 0 or progress >= 1:
+            return progress, (0.0 if progress >= 1 else None)
+        elapsed = (timezone.now() - min(starts)).total_seconds()
+        return progress, elapsed * (1 - progress) / progress
+
+    def to_dict(self) -> dict:
+        progress, eta = self.progress_and_eta()
+        return {"id": self.pk, "name": self.name, "owner": self.owner.get_username(), "preset": self.preset,
+                "config": self.config, "status": self.status, "progress": progress, "eta_seconds": eta,
+                "created": self.created.isoformat(), "updated": self.updated.isoformat(),
+                "runs": [run.to_dict() for run in self.runs.all()]}
+
+
+class Run(models.Model):
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="runs")
+    role = models.CharField(max_length=16)  # "SB", "LB", ...
+    seed = models.IntegerField(default=0)
+    config = models.JSONField(default=dict)  # TrainConfig.to_dict() snapshot
+    queue = models.CharField(max_length=40, blank=True, help_text="Celery queue; blank: the shared train queue")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    eta_seconds = models.FloatField(null=True, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)
+    checkpoint_path = models.CharField(max_length=500, blank=True)
+    final_metrics = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    task_id = models.CharField(max_length=64, blank=True)  # the Celery task that holds the run
+    last_seq = models.BigIntegerField(default=0)  # the last live flush's sequence number
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["experiment", "seed", "-role"]
+
+    def __str__(self):
+        return f"{self.experiment} {self.role} seed {self.seed}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED
+
+    def default_checkpoint_path(self) -> str:
+        return str(settings.LBLAB_RUNS_DIR / f"run-{self.pk}" / "checkpoint.pt")
+
+    def enqueue(self) -> None:
+        """Send the training task once the current transaction commits (the worker re-reads the row)."""
+        from dashboard.tasks import train_run
+
+        run_id, queue = self.pk, self.queue or None
+        transaction.on_commit(lambda: train_run.apply_async(args=[run_id], queue=queue))
+
+    def claim(self, task_id: str) -> bool:
+        """Atomically take the run for this task: queued, lost (stale heartbeat), or redelivered to us."""
+        stale = timezone.now() - timedelta(seconds=settings.LBLAB_STALE_AFTER_S)
+        takeable = Q(status=Status.QUEUED) | (Q(status=Status.RUNNING) & (
+            Q(heartbeat__lt=stale) | Q(heartbeat__isnull=True) | Q(task_id=task_id)))
+        now = timezone.now()
+        taken = Run.objects.filter(takeable, pk=self.pk, cancel_requested=False).update(
+            status=Status.RUNNING, task_id=task_id, heartbeat=now, error="",
+            checkpoint_path=self.checkpoint_path or self.default_checkpoint_path())
+        if taken:
+            Run.objects.filter(pk=self.pk, started__isnull=True).update(started=now)
+            self.refresh_from_db()
+            self.experiment.refresh_status()
+        return bool(taken)
+
+    def report_progress(self, progress: float, eta_seconds: float | None) -> None:
+        Run.objects.filter(pk=self.pk).update(progress=progress, eta_seconds=eta_seconds, heartbeat=timezone.now())
+        self.progress, self.eta_seconds = progress, eta_seconds
+
+    def cancel_is_requested(self) -> bool:
+        """True when cancelling was asked for, or the run was deleted meanwhile."""
+        return not Run.objects.filter(pk=self.pk, cancel_requested=False).exists()
+
+    def remove_files(self) -> None:
+        """Delete the run's checkpoint folder (only if it is the run's own folder under LBLAB_RUNS_DIR)."""
+        folder = Path(self.checkpoint_path or self.default_checkpoint_path()).parent
+        if folder.name == f"run-{self.pk}" and Path(settings.LBLAB_RUNS_DIR).resolve() in folder.resolve().parents:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def request_cancel(self) -> None:
+        """Cooperative: a queued run is cancelled now, a running one stops at its next step."""
+        Run.objects.filter(pk=self.pk, status__in=[Status.QUEUED, Status.RUNNING]).update(cancel_requested=True)
+        Run.objects.filter(pk=self.pk, status=Status.QUEUED).update(
+            status=Status.CANCELLED, finished=timezone.now())
+        self.refresh_from_db()
+        self.experiment.refresh_status()
+
+    def resume(self) -> bool:
+        """Queue a cancelled or failed run again; it continues from its checkpoint."""
+        with transaction.atomic():
+            n = Run.objects.filter(pk=self.pk, status__in=[Status.CANCELLED, Status.FAILED]).update(
+                status=Status.QUEUED, cancel_requested=False, error="", finished=None, eta_seconds=None)
+            if n:
+                self.refresh_from_db()
+                self.enqueue()
+                self.experiment.refresh_status()
+        return bool(n)
+
+    def finish(self, status: str, final_metrics: dict | None = None, error: str = "") -> None:
+        fields = dict(status=status, finished=timezone.now(), heartbeat=timezone.now(), error=error[-5000:],
+                      eta_seconds=0.0 if status == Status.DONE else None)
+        if status == Status.DONE:
+            fields["progress"] = 1.0
+        if final_metrics is not None:
+            fields["final_metrics"] = final_metrics
+        Run.objects.filter(pk=self.pk).update(**fields)
+        self.refresh_from_db()
+        self.experiment.refresh_status()
+
+    @classmethod
+    def stale(cls):
+        cutoff = timezone.now() - timedelta(seconds=settings.LBLAB_STALE_AFTER_S)
+        return cls.objects.filter(status=Status.RUNNING, heartbeat__lt=cutoff)
+
+    def to_dict(self) -> dict:
+        return {"id": self.pk, "experiment": self.experiment_id, "role": self.role, "seed": self.seed,
+                "status": self.status, "progress": self.progress, "eta_seconds": self.eta_seconds,
+                "heartbeat": self.heartbeat and self.heartbeat.isoformat(),
+                "started": self.started and self.started.isoformat(),
+                "finished": self.finished and self.finished.isoformat(),
+                "final_metrics": self.final_metrics, "error": self.error, "last_seq": self.last_seq,
+                "cancel_requested": self.cancel_requested, "config": self.config}
+
+
+class MetricPoint(models.Model):
+    """One value of one metric at one x: the global step for per-step metrics, the epoch for per-epoch ones."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="points")
+    name = models.CharField(max_length=40)
+    step = models.IntegerField()
+    value = models.FloatField()
+    seq = models.BigIntegerField(default=0)  # the live flush that carried it
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "name", "step"], name="unique_point_per_step")]
+        indexes = [models.Index(fields=["run", "seq"], name="point_run_seq")]
+
+    def __str__(self):
+        return f"{self.run_id} {self.name}[{self.step}]={self.value:.4g}"
+
+
+class Analysis(models.Model):
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="analyses")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, null=True, blank=True, related_name="analyses")
+    kind = models.CharField(max_length=40)  # "sharpness", "parametric", ...
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name_plural = "analyses"
+
+    def __str__(self):
+        return f"{self.kind} of {self.run or self.experiment}"
+
+    def to_dict(self) -> dict:
+        return {"id": self.pk, "experiment": self.experiment_id, "run": self.run_id, "kind": self.kind,
+                "params": self.params, "status": self.status, "progress": self.progress,
+                "result": self.result, "error": self.error, "created": self.created.isoformat()}
+
+
+def new_share_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class ShareLinkQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(revoked_at__isnull=True)
+
+
+class ShareLink(models.Model):
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="share_links")
+    token = models.CharField(max_length=64, unique=True, default=new_share_token, editable=False)
+    created = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ShareLinkQuerySet.as_manager()
+
+    def __str__(self):
+        return f"share of {self.experiment} ({'revoked' if self.revoked_at else 'active'})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    def revoke(self) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])
+
+    @classmethod
+    def experiment_for(cls, token: str | None) -> Experiment | None:
+        """The experiment an active token opens, or None."""
+        if not token:
+            return None
+        link = cls.objects.active().select_related("experiment").filter(token=token).first()
+        return link.experiment if link else None

@@ -1,0 +1,138 @@
+"""Bokeh figures of an experiment, built from stored points and embedded with json_item.
+
+Every run has one ColumnDataSource per metric, named "r<run id>:<metric>" with columns
+x and y, which the page's script extends with stream(). The bold per-role means
+("mean:<role>:<metric>") are computed in the browser from those sources, so they follow
+the live points.
+
+Building Bokeh models costs about a millisecond each and a page has hundreds, so the
+figures are built once per set of runs with empty sources (cached, as JSON text) and each
+request only fills in the sources' data with Bokeh's own serializer.
+"""
+from __future__ import annotations
+
+import functools
+import json
+
+import numpy as np
+from bokeh.core.serialization import Serializer
+from bokeh.embed import json_item
+from bokeh.layouts import gridplot
+from bokeh.models import ColumnDataSource, GlyphRenderer, Legend, LegendItem, Line
+from bokeh.plotting import figure
+
+from dashboard.metricnames import EPOCH_METRICS
+from dashboard.series import load_series
+
+ROLE_COLORS = {"SB": "#1f77b4", "LB": "#d62728"}
+OTHER_COLOR = "#555555"
+TOOLS = "pan,wheel_zoom,box_zoom,reset,save"  # save: PNG export
+# (figure title, x label, y label, [(metric, dash, legend suffix)])
+FIGURES = (
+    ("Training loss per step", "step", "loss", [("loss", "solid", "")]),
+    ("Loss per epoch (solid: train, dashed: test)", "epoch", "cross-entropy",
+     [("train_loss", "solid", " train"), ("test_loss", "dashed", " test")]),
+    ("Accuracy per epoch (solid: train, dashed: test)", "epoch", "accuracy",
+     [("train_acc", "solid", " train"), ("test_acc", "dashed", " test")]),
+    ("Distance from the initial weights", "epoch", "||w - w0||", [("dist_init", "solid", "")]),
+)
+PLOTTED = ("loss",) + EPOCH_METRICS
+
+
+def _source(name: str) -> ColumnDataSource:
+    return ColumnDataSource({"x": np.zeros(0, np.int32), "y": np.zeros(0, np.float32)}, name=name)
+
+
+class _Glyphs:
+    """One Line model per look, shared by every line drawn with it."""
+
+    def __init__(self):
+        self.cache: dict[tuple, Line] = {}
+
+    def __call__(self, role: str, dash: str, bold: bool) -> Line:
+        key = (role, dash, bold)
+        if key not in self.cache:
+            self.cache[key] = Line(x="x", y="y", line_color=ROLE_COLORS.get(role, OTHER_COLOR), line_dash=dash,
+                                   line_width=3 if bold else 1, line_alpha=1.0 if bold else 0.35)
+        return self.cache[key]
+
+
+def experiment_figure(runs, series=None) -> dict:
+    """The experiment's plots as a json_item (one document: the page looks sources up by name)."""
+    runs = list(runs)
+    if series is None:
+        series = load_series([r.pk for r in runs], PLOTTED)
+    item = json.loads(_skeleton(tuple((r.pk, r.role) for r in runs)))
+    serializer = Serializer(deferred=False)
+    for source in _named_sources(item["doc"]):
+        run, _, metric = source["attributes"]["name"][1:].partition(":")
+        xy = series.get((int(run), metric))
+        if xy is not None:
+            source["attributes"]["data"] = serializer.encode({"x": xy[0], "y": xy[1]})
+    return item
+
+
+def _named_sources(node):
+    """The serialized per-run ColumnDataSources ("r<id>:<metric>") in a json_item document."""
+    if isinstance(node, dict):
+        if node.get("name") == "ColumnDataSource" and str(node.get("attributes", {}).get("name", "")).startswith("r"):
+            yield node
+            return
+        for value in node.values():
+            yield from _named_sources(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _named_sources(value)
+
+
+@functools.lru_cache(maxsize=64)
+def _skeleton(layout: tuple[tuple[int, str], ...]) -> str:
+    """The figures for runs [(id, role), ...] with every source empty, as json_item JSON text."""
+    roles = sorted({role for _, role in layout}, key=lambda role: (role not in ROLE_COLORS, role))
+    glyphs = _Glyphs()
+    figures = []
+    for title, xlabel, ylabel, lines in FIGURES:
+        fig = figure(title=title, x_axis_label=xlabel, y_axis_label=ylabel, tools=TOOLS, height=300,
+                     sizing_mode="stretch_width", output_backend="canvas")
+        items = []
+        for metric, dash, suffix in lines:
+            for run_id, role in layout:
+                fig.renderers.append(GlyphRenderer(data_source=_source(f"r{run_id}:{metric}"),
+                                                   glyph=glyphs(role, dash, False)))
+            for role in roles:
+                mean = GlyphRenderer(data_source=_source(f"mean:{role}:{metric}"), glyph=glyphs(role, dash, True))
+                fig.renderers.append(mean)
+                items.append(LegendItem(label=f"{role} mean{suffix}", renderers=[mean]))
+        if items:
+            fig.add_layout(Legend(items=items, click_policy="hide",
+                                  location="bottom_right" if "Accuracy" in title else "top_right"))
+        figures.append(fig)
+    grid = gridplot(figures, ncols=2, sizing_mode="stretch_width", merge_tools=False)
+    return json.dumps(json_item(grid))
+
+
+def compare_figure(runs) -> dict:
+    """Any runs, from any experiments, overlaid: one colour per run, all points (downsampled)."""
+    from bokeh.palettes import Category10_10
+
+    runs = list(runs)
+    series = load_series([r.pk for r in runs], PLOTTED)
+    figures = []
+    for title, xlabel, ylabel, lines in FIGURES:
+        fig = figure(title=title, x_axis_label=xlabel, y_axis_label=ylabel, tools=TOOLS, height=320,
+                     sizing_mode="stretch_width", output_backend="canvas")
+        items = []
+        for i, run in enumerate(runs):
+            color = Category10_10[i % 10]
+            for metric, dash, suffix in lines:
+                x, y = series.get((run.pk, metric), (np.zeros(0, np.int32), np.zeros(0, np.float32)))
+                renderer = GlyphRenderer(
+                    data_source=ColumnDataSource({"x": x, "y": y}, name=f"r{run.pk}:{metric}"),
+                    glyph=Line(x="x", y="y", line_color=color, line_dash=dash, line_width=2))
+                fig.renderers.append(renderer)
+                items.append(LegendItem(label=f"{run.experiment.name} {run.role} s{run.seed}{suffix}",
+                                        renderers=[renderer]))
+        if items:
+            fig.add_layout(Legend(items=items, click_policy="hide"), "right")
+        figures.append(fig)
+    return json_item(gridplot(figures, ncols=1, sizing_mode="stretch_width", merge_tools=False))

@@ -1,0 +1,183 @@
+"""One settings module, read from the environment (every variable is in .env.example).
+
+Defaults need no setup: SQLite and a secret key under var/, and the embedded Redis whose
+URL the launcher passes in LBLAB_EMBEDDED_REDIS_URL when REDIS_URL is unset.
+"""
+from __future__ import annotations
+
+import pathlib
+import secrets
+
+import dj_database_url
+
+from dashboard.env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = pathlib.Path(__file__).resolve().parent.parent
+VAR_DIR = pathlib.Path(env_str("LBLAB_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _dev_secret_key() -> str:
+    """Generated once and kept in var/, so sessions survive restarts of a dev lab."""
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = env_str("SECRET_KEY") or _dev_secret_key()
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+LBLAB_DATA_DIR = env_str("LBLAB_DATA_DIR", str(BASE_DIR / "data"))
+pathlib.Path(LBLAB_DATA_DIR).mkdir(parents=True, exist_ok=True)  # generated datasets are cached there
+LBLAB_RUNS_DIR = pathlib.Path(env_str("LBLAB_RUNS_DIR", str(VAR_DIR / "runs"))).resolve()
+# The torch device this worker trains on (e.g. cuda); unset: the run's own setting (cpu by default).
+LBLAB_DEVICE = env_str("LBLAB_DEVICE")
+# A running run whose heartbeat is older than this is taken as lost and resumed.
+LBLAB_STALE_AFTER_S = env_float("LBLAB_STALE_AFTER_S", 600.0, minimum=1.0)
+# Live metric flushes: at most one per this many seconds per run.
+LBLAB_FLUSH_INTERVAL_S = env_float("LBLAB_FLUSH_INTERVAL_S", 0.3, minimum=0.0)
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "dashboard",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.middleware.gzip.GZipMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "dashboard.urls"
+ASGI_APPLICATION = "dashboard.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"), conn_max_age=60),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web server read while a worker writes metrics; IMMEDIATE avoids
+    # "database is locked" on read-then-write transactions.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # a file, not memory: tests start worker processes that must see the test database
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "experiment-list"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"  # for `collectstatic` in images; empty otherwise
+STATIC_ROOT.mkdir(exist_ok=True)
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "dashboard.staticfinders.BokehJSFinder",  # BokehJS from the bokeh package, never a CDN
+]
+# Served straight from the finders: no collectstatic step before the first run.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- Redis: channel layer and Celery broker share one server ------------------------------
+# LBLAB_QUEUE_PREFIX keeps labs (or test sessions) that share one Redis apart.
+QUEUE_PREFIX = env_str("LBLAB_QUEUE_PREFIX", "")
+REDIS_URL = env_str("REDIS_URL") or env_str("LBLAB_EMBEDDED_REDIS_URL") or "redis://127.0.0.1:6379/0"
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{QUEUE_PREFIX}lblab", "capacity": 1000},
+    },
+}
+
+# --- Celery: settings for runs that last hours ------------------------------------------
+CELERY_BROKER_URL = REDIS_URL
+# An unacknowledged message is redelivered after visibility_timeout; set far beyond the
+# longest run so a healthy run is never started twice. Lost workers are found by heartbeat.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("LBLAB_VISIBILITY_TIMEOUT_S", 7 * 24 * 3600, 3600)}
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True  # results live on the Run and Analysis rows
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Queues: "train" and "analysis" are shared; a GPU host runs one worker per GPU with its
+# own queue first, e.g. `celery -A dashboard worker -Q gpu0,train,analysis -c 1` with
+# CUDA_VISIBLE_DEVICES=0. Runs given an explicit queue (Run.queue) go there.
+TRAIN_QUEUE, ANALYSIS_QUEUE = f"{QUEUE_PREFIX}train", f"{QUEUE_PREFIX}analysis"
+CELERY_TASK_DEFAULT_QUEUE = TRAIN_QUEUE
+CELERY_TASK_ROUTES = {
+    "dashboard.tasks.train_run": {"queue": TRAIN_QUEUE},
+    "dashboard.tasks.run_analysis": {"queue": ANALYSIS_QUEUE},
+    "dashboard.tasks.recover_stale_runs": {"queue": TRAIN_QUEUE},
+}
+CELERY_BEAT_SCHEDULE = {
+    "recover-stale-runs": {
+        "task": "dashboard.tasks.recover_stale_runs",
+        "schedule": max(30.0, LBLAB_STALE_AFTER_S / 2),
+    },
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}
+
+if not DEBUG:
+    SESSION_COOKIE_HTTPONLY = True
+    X_FRAME_OPTIONS = "DENY"
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

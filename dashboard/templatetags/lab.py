@@ -1,0 +1,26 @@
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def duration(seconds) -> str:
+    """Seconds as "1h 02m", "3m 05s" or "42s"; "-" when unknown."""
+    if seconds is None:
+        return "-"
+    s = int(round(float(seconds)))
+    if s >= 3600:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s}s"
+
+
+@register.filter
+def percent(fraction) -> str:
+    return f"{100 * float(fraction or 0):.0f}%"
+
+
+@register.filter
+def get(mapping, key):
+    return mapping.get(key) if hasattr(mapping, "get") else None

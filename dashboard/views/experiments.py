@@ -1,0 +1,82 @@
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from dashboard.forms import ExperimentForm
+from dashboard.models import Experiment, ShareLink
+from dashboard.plots import experiment_figure
+from dashboard.presets import PRESETS
+from dashboard.routing import stream_path
+from dashboard.summary import GAP_METRICS, gap_table
+from dashboard.views.access import editable_experiment, viewable_experiment
+
+
+@login_required
+def experiment_list(request):
+    experiments = Experiment.objects.visible_to(request.user).select_related("owner").prefetch_related("runs")
+    rows = [(exp, *exp.progress_and_eta()) for exp in experiments]
+    return render(request, "dashboard/experiment_list.html", {"rows": rows})
+
+
+@login_required
+def experiment_new(request):
+    form = ExperimentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        experiment = Experiment.start(request.user, form.cleaned_data["name"], form.spec(), form.preset_key())
+        messages.success(request, f"Queued {experiment.runs.count()} runs.")
+        return redirect("experiment-detail", pk=experiment.pk)
+    presets = {key: ExperimentForm.initial_for(key) for key in PRESETS}
+    return render(request, "dashboard/experiment_form.html", {"form": form, "presets": presets})
+
+
+def experiment_detail(request, pk):
+    if not request.user.is_authenticated and not request.GET.get("token"):
+        return redirect_to_login(request.get_full_path())
+    experiment = viewable_experiment(request, pk)
+    return _render_detail(request, experiment, token=request.GET.get("token"))
+
+
+def shared_experiment(request, token):
+    experiment = ShareLink.experiment_for(token)
+    if experiment is None:
+        return render(request, "dashboard/share_revoked.html", status=404)
+    return _render_detail(request, experiment, token=token)
+
+
+def _render_detail(request, experiment, token):
+    can_edit = experiment.can_edit(request.user)
+    runs = list(experiment.runs.all())  # read before the points: live messages after this are newer
+    query = f"?token={token}" if token and not can_edit else ""
+    live = {
+        "experiment": experiment.pk,
+        "wsPath": stream_path(experiment.pk) + query,
+        "metricsUrl": reverse("api-run-metrics", args=[0]).replace("/0/", "/{run}/") + query,
+        "runs": {run.pk: {"role": run.role, "seed": run.seed, "status": run.status, "progress": run.progress,
+                          "lastSeq": run.last_seq} for run in runs},
+    }
+    progress, eta = experiment.progress_and_eta()
+    context = {
+        "experiment": experiment, "runs": runs, "can_edit": can_edit, "token": token, "query": query,
+        "figure": experiment_figure(runs), "live": live, "progress": progress, "eta": eta,
+        "gap_rows": gap_table(runs), "gap_metrics": GAP_METRICS, "final_keys": [key for key, _ in GAP_METRICS],
+        "share_links": experiment.share_links.order_by("-created") if can_edit else [],
+        "config": experiment.config, "debug": settings.DEBUG,
+    }
+    return render(request, "dashboard/experiment_detail.html", context)
+
+
+@login_required
+@require_POST
+def experiment_delete(request, pk):
+    experiment = editable_experiment(request, pk)
+    for run in experiment.runs.all():
+        run.request_cancel()  # a worker holding a run stops at its next step and removes its files
+        if run.status != "running":
+            run.remove_files()
+    experiment.delete()
+    messages.success(request, f"Deleted {experiment.name}.")
+    return redirect("experiment-list")

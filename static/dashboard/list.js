@@ -1,0 +1,36 @@
+// Experiments list: refresh status and progress (with ETA) every few seconds.
+(function () {
+  "use strict";
+  const api = document.currentScript.dataset.api;
+  const table = document.getElementById("experiments");
+  if (!table) return;
+
+  function duration(s) {
+    if (s === null || s === undefined) return "";
+    s = Math.round(s);
+    if (s >= 3600) return `ETA ${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+    if (s >= 60) return `ETA ${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s`;
+    return `ETA ${s}s`;
+  }
+
+  async function refresh() {
+    try {
+      const response = await fetch(api, { credentials: "same-origin" });
+      if (!response.ok) return;
+      const data = await response.json();
+      for (const exp of data.experiments) {
+        const row = table.querySelector(`tr[data-experiment="${exp.id}"]`);
+        if (!row) continue;
+        const status = row.querySelector(".status");
+        status.textContent = exp.status;
+        status.className = `status status-${exp.status}`;
+        row.querySelector("progress").value = exp.progress;
+        row.querySelector(".pct").textContent = `${Math.round(100 * exp.progress)}%`;
+        row.querySelector(".eta").textContent = exp.progress >= 1 ? "" : duration(exp.eta_seconds);
+      }
+    } finally {
+      setTimeout(refresh, 3000);
+    }
+  }
+  setTimeout(refresh, 3000);
+})();

@@ -1,0 +1,230 @@
+// The experiment page's live plots: embeds the server-built Bokeh document, then streams
+// points from the experiment's WebSocket into the per-run data sources ("r<run>:<metric>").
+// Each run's messages carry a sequence number; on a gap or a reconnect the missed points
+// are re-read over HTTP (after_seq), and points are kept only past the line's last x.
+(function () {
+  "use strict";
+  const live = JSON.parse(document.getElementById("lab-live").textContent);
+  const item = JSON.parse(document.getElementById("lab-figure").textContent);
+  const STEP_METRICS = new Set(["loss", "acc"]);
+  const MEAN_BINS = 400; // per-step means are over bins of steps (seeds are downsampled differently)
+  const runs = {};
+  for (const [id, r] of Object.entries(live.runs)) {
+    runs[id] = { role: r.role, status: r.status, lastSeq: r.lastSeq, fetching: false, queue: [], progress: r.progress };
+  }
+  const finishedAtLoad = new Set(Object.keys(runs).filter((id) => runs[id].status === "done"));
+  let doc = null;
+  let meanTimer = null;
+  let retryDelay = 1000;
+  const stateEl = document.getElementById("live-state");
+  window.labLive = { pointsReceived: 0, messages: 0, state: "connecting" };
+
+  function setState(text) {
+    window.labLive.state = text;
+    if (stateEl) stateEl.textContent = text;
+  }
+
+  function source(name) {
+    return doc ? doc.get_model_by_name(name) : null;
+  }
+
+  function lastX(src) {
+    const xs = src.data.x;
+    return xs.length ? xs[xs.length - 1] : -Infinity;
+  }
+
+  // points: {metric: [[x, y], ...]} sorted by x
+  function applyPoints(runId, points) {
+    let added = 0;
+    for (const [metric, pairs] of Object.entries(points || {})) {
+      const src = source(`r${runId}:${metric}`);
+      if (!src) continue;
+      const after = lastX(src);
+      const fresh = pairs.filter((p) => p[0] > after);
+      if (!fresh.length) continue;
+      src.stream({ x: fresh.map((p) => p[0]), y: fresh.map((p) => p[1]) });
+      added += fresh.length;
+    }
+    if (added) {
+      window.labLive.pointsReceived += added;
+      updatePointCount(runId);
+      scheduleMeans();
+    }
+  }
+
+  function updatePointCount(runId) {
+    const cell = document.querySelector(`[data-points-for="${runId}"]`);
+    if (!cell) return;
+    let n = 0;
+    for (const metric of ["loss", "train_loss", "test_loss", "train_acc", "test_acc"]) {
+      const src = source(`r${runId}:${metric}`);
+      if (src) n += src.data.x.length;
+    }
+    cell.textContent = String(n);
+  }
+
+  function scheduleMeans() {
+    if (meanTimer === null) meanTimer = setTimeout(() => { meanTimer = null; recomputeMeans(); }, 250);
+  }
+
+  // Bold line per role and metric: the mean over that role's runs at each x (epochs) or bin of steps.
+  function recomputeMeans() {
+    for (const model of doc.all_models) {
+      const name = model.name || "";
+      if (!name.startsWith("mean:")) continue;
+      const [, role, metric] = name.split(":");
+      const lines = Object.keys(runs).filter((id) => runs[id].role === role)
+        .map((id) => source(`r${id}:${metric}`)).filter(Boolean);
+      let maxX = 0;
+      for (const s of lines) maxX = Math.max(maxX, lastX(s));
+      const width = STEP_METRICS.has(metric) ? Math.max(1, Math.ceil(maxX / MEAN_BINS)) : 1;
+      const bins = new Map();
+      for (const s of lines) {
+        const xs = s.data.x, ys = s.data.y;
+        for (let i = 0; i < xs.length; i++) {
+          const b = Math.floor(xs[i] / width);
+          const acc = bins.get(b) || [0, 0];
+          acc[0] += ys[i]; acc[1] += 1;
+          bins.set(b, acc);
+        }
+      }
+      const keys = Array.from(bins.keys()).sort((a, b) => a - b);
+      model.data = {
+        x: keys.map((b) => (width === 1 ? b : (b + 0.5) * width)),
+        y: keys.map((b) => bins.get(b)[0] / bins.get(b)[1]),
+      };
+    }
+  }
+
+  function formatDuration(s) {
+    if (s === null || s === undefined) return "";
+    s = Math.round(s);
+    if (s >= 3600) return `ETA ${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+    if (s >= 60) return `ETA ${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s`;
+    return `ETA ${s}s`;
+  }
+
+  function setProgress(key, progress, eta) {
+    const el = document.querySelector(`[data-progress-for="${key}"]`);
+    if (!el) return;
+    el.querySelector("progress").value = progress;
+    el.querySelector(".pct").textContent = `${Math.round(100 * progress)}%`;
+    el.querySelector(".eta").textContent = progress >= 1 ? "" : formatDuration(eta);
+  }
+
+  function updateProgress(runId, progress, eta) {
+    if (!runs[runId] || progress === undefined || progress === null) return;
+    runs[runId].progress = progress;
+    setProgress(runId, progress, eta);
+    const ids = Object.keys(runs);
+    const mean = ids.reduce((acc, id) => acc + runs[id].progress, 0) / ids.length;
+    setProgress("experiment", mean, null);
+  }
+
+  const FINISHED = ["done", "failed", "cancelled"];
+
+  function setStatus(runId, status, finalMetrics) {
+    const cell = document.querySelector(`[data-status-for="${runId}"]`);
+    if (!cell || !status) return;
+    if (runs[runId]) runs[runId].status = status;
+    cell.textContent = status;
+    cell.className = `status status-${status}`;
+    if (FINISHED.includes(status)) {
+      const hint = document.getElementById("gap-hint");
+      if (hint && status === "done" && !finishedAtLoad.has(String(runId))) hint.hidden = false;
+      const button = document.querySelector(`tr[data-run="${runId}"] button.cancel`);
+      if (button) button.closest("form").remove();
+    }
+    for (const [key, value] of Object.entries(finalMetrics || {})) {
+      const td = document.querySelector(`tr[data-run="${runId}"] td[data-final="${key}"]`);
+      if (td && typeof value === "number") td.textContent = value.toFixed(4);
+    }
+    setExperimentStatus();
+  }
+
+  // The experiment's status from its runs', as the server derives it (Experiment.refresh_status).
+  function setExperimentStatus() {
+    const el = document.getElementById("experiment-status");
+    const statuses = new Set(Object.values(runs).map((r) => r.status));
+    let status = "done";
+    if (statuses.size === 0 || (statuses.size === 1 && statuses.has("queued"))) status = "queued";
+    else if (statuses.has("running") || statuses.has("queued")) status = "running";
+    else if (statuses.has("failed")) status = "failed";
+    else if (statuses.has("cancelled")) status = "cancelled";
+    if (el) { el.textContent = status; el.className = `status status-${status}`; }
+  }
+
+  function onMetrics(msg) {
+    const r = runs[msg.run];
+    if (!r) return;
+    updateProgress(msg.run, msg.progress, msg.eta_seconds);
+    if (r.fetching) { r.queue.push(msg); return; }
+    if (msg.seq <= r.lastSeq + 1) {
+      applyPoints(msg.run, msg.points);
+      r.lastSeq = Math.max(r.lastSeq, msg.seq);
+    } else {
+      r.queue.push(msg); // a gap: re-read what was missed, then replay what waited
+      catchUp(msg.run);
+    }
+  }
+
+  async function catchUp(runId) {
+    const r = runs[runId];
+    if (r.fetching) return;
+    r.fetching = true;
+    try {
+      const url = live.metricsUrl.replace("{run}", runId);
+      const sep = url.includes("?") ? "&" : "?";
+      const response = await fetch(`${url}${sep}after_seq=${r.lastSeq}`, { credentials: "same-origin" });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const data = await response.json();
+      applyPoints(runId, data.points);
+      r.lastSeq = Math.max(r.lastSeq, data.last_seq);
+      updateProgress(runId, data.progress, data.eta_seconds);
+      setStatus(runId, data.status, data.final_metrics);
+    } catch (err) {
+      console.warn("catch-up failed", runId, err);
+    } finally {
+      r.fetching = false;
+    }
+    const waiting = r.queue.sort((a, b) => a.seq - b.seq);
+    r.queue = [];
+    for (const msg of waiting) onMetrics(msg);
+  }
+
+  function onMessage(event) {
+    const msg = JSON.parse(event.data);
+    window.labLive.messages += 1;
+    if (msg.type === "run.metrics") onMetrics(msg);
+    else if (msg.type === "run.progress") updateProgress(msg.run, msg.progress, msg.eta_seconds);
+    else if (msg.type === "run.status") {
+      updateProgress(msg.run, msg.progress, msg.eta_seconds);
+      setStatus(msg.run, msg.status, msg.final_metrics);
+      if (runs[msg.run]) catchUp(msg.run);
+    }
+  }
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    const socket = new WebSocket(scheme + location.host + live.wsPath);
+    socket.onopen = () => {
+      retryDelay = 1000;
+      setState("live");
+      for (const id of Object.keys(runs)) catchUp(id); // whatever arrived while we were away
+    };
+    socket.onmessage = onMessage;
+    socket.onclose = (event) => {
+      if (event.code === 4403) { setState("stream refused"); return; }
+      setState("reconnecting…");
+      setTimeout(connect, retryDelay);
+      retryDelay = Math.min(retryDelay * 2, 10000);
+    };
+  }
+
+  Bokeh.embed.embed_item(item, "plots").then(() => {
+    doc = Bokeh.documents[Bokeh.documents.length - 1];
+    for (const id of Object.keys(runs)) updatePointCount(id);
+    recomputeMeans();
+    connect();
+  });
+})();

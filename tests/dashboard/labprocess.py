@@ -1,0 +1,88 @@
+"""`manage.py runlab` as a subprocess on a free port with its own var dir, and /proc helpers."""
+import os
+import pathlib
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+
+from dashboard.embedded_redis import free_port
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class LabProcess:
+    process: subprocess.Popen
+    url: str
+    log: pathlib.Path
+    login_status: int
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def admin_password(self) -> str:
+        return re.search(r"Log in as admin with password (\S+)", self.output()).group(1)
+
+    def stop(self, timeout: float = 90) -> int:
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout)
+
+
+def start_lab(tmp_path: pathlib.Path, timeout: float = 120, **env_changes) -> LabProcess:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "LBLAB_EMBEDDED_REDIS_URL")}
+    env.update(LBLAB_VAR_DIR=str(tmp_path / "var"), PYTHONUNBUFFERED="1", **env_changes)
+    log = tmp_path / "lab.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen([sys.executable, "manage.py", "runlab", "--port", str(port)], cwd=ROOT, env=env,
+                                   stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError("the lab exited:\n" + log.read_text())
+        try:
+            with urllib.request.urlopen(url + "/accounts/login/", timeout=2) as response:
+                if "Press Ctrl-C" in log.read_text():
+                    return LabProcess(process, url, log, response.status)
+        except OSError:
+            pass
+        time.sleep(0.3)
+    process.kill()
+    raise AssertionError("the lab did not come up:\n" + log.read_text())
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live descendant of pid, from /proc."""
+    parents = {}
+    for entry in pathlib.Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited; only its exit status is left
+
+
+def command_line(pid: int) -> str:
+    try:
+        return pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""

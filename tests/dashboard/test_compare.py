@@ -1,0 +1,45 @@
+import pytest
+from django.urls import reverse
+
+from dashboard.models import Experiment, MetricPoint
+from tests.dashboard.conftest import TINY
+
+pytestmark = pytest.mark.django_db
+
+
+def _source_names(figure):
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("name") == "ColumnDataSource":
+                found.append(node["attributes"].get("name"))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+    walk(figure["doc"])
+    return found
+
+
+def test_it_overlays_runs_from_different_experiments(client, alice, experiment):
+    other = Experiment.objects.create(owner=alice, name="other", config=TINY.to_dict())
+    a = experiment.runs.get(role="SB")
+    b = other.create_runs()[1]
+    MetricPoint.objects.create(run=b, name="test_acc", step=1, value=0.75)
+    client.force_login(alice)
+    response = client.get(reverse("compare"), {"runs": f"{a.pk},{b.pk}"})
+    assert response.status_code == 200
+    names = _source_names(response.context["figure"])
+    assert f"r{a.pk}:loss" in names and f"r{b.pk}:test_acc" in names
+    html = response.content.decode()
+    assert "other" in html and "gap" in html
+
+
+def test_it_refuses_runs_the_user_may_not_see(client, bob, experiment):
+    client.force_login(bob)
+    run = experiment.runs.first()
+    assert client.get(reverse("compare"), {"runs": str(run.pk)}).status_code == 404
+    assert client.get(reverse("compare"), {"runs": "x"}).status_code == 404
+    assert client.get(reverse("compare")).status_code == 200  # the empty chooser

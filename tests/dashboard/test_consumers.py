@@ -1,0 +1,102 @@
+"""The live stream through the whole ASGI stack (origin check, session auth) over the real Redis layer."""
+import pytest
+from asgiref.sync import async_to_sync
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from dashboard.asgi import application
+from dashboard.models import ShareLink
+from dashboard.publisher import publish
+
+pytestmark = pytest.mark.django_db
+
+
+def _headers(user=None, origin=b"http://testserver"):
+    headers = [(b"host", b"testserver")]
+    if origin:
+        headers.append((b"origin", origin))
+    if user is not None:
+        client = Client()
+        client.force_login(user)
+        headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
+    return headers
+
+
+async def _connect(path, headers):
+    communicator = WebsocketCommunicator(application, path, headers=headers)
+    connected, code = await communicator.connect(timeout=5)
+    return communicator, connected, code
+
+
+async def _publish_and_receive(communicator, experiment_id):
+    from channels.layers import get_channel_layer
+
+    from dashboard.publisher import group_name
+
+    message = {"type": "run.metrics", "run": 7, "seq": 1, "progress": 0.5, "eta_seconds": 3.0,
+               "points": {"loss": [[1, 2.5], [2, 2.25]]}}
+    await get_channel_layer().group_send(group_name(experiment_id), message)
+    received = await communicator.receive_json_from(timeout=5)
+    await communicator.disconnect()
+    return message, received
+
+
+def test_it_streams_published_points_to_the_owner(experiment, alice):
+    headers = _headers(alice)
+
+    async def scenario():
+        communicator, connected, _ = await _connect(f"/ws/experiments/{experiment.pk}/", headers)
+        assert connected
+        return await _publish_and_receive(communicator, experiment.pk)
+
+    sent, received = async_to_sync(scenario)()
+    assert received == sent
+
+
+def test_it_streams_to_an_anonymous_holder_of_an_active_share_token(experiment):
+    token = ShareLink.objects.create(experiment=experiment).token
+
+    async def scenario():
+        communicator, connected, _ = await _connect(f"/ws/experiments/{experiment.pk}/?token={token}", _headers())
+        assert connected
+        return await _publish_and_receive(communicator, experiment.pk)
+
+    sent, received = async_to_sync(scenario)()
+    assert received["points"] == sent["points"]
+
+
+@pytest.mark.parametrize("who", ["bob", "anonymous", "revoked token", "wrong token", "missing experiment"])
+def test_it_refuses_with_4403_anyone_who_may_not_view(experiment, bob, who):
+    link = ShareLink.objects.create(experiment=experiment)
+    link.revoke()
+    path = f"/ws/experiments/{experiment.pk}/"
+    headers = _headers()
+    if who == "bob":
+        headers = _headers(bob)
+    elif who == "revoked token":
+        path += f"?token={link.token}"
+    elif who == "wrong token":
+        path += "?token=" + "x" * 43
+    elif who == "missing experiment":
+        path = f"/ws/experiments/{experiment.pk + 1000}/"
+
+    async def scenario():
+        communicator, connected, code = await _connect(path, headers)
+        return connected, code
+
+    connected, code = async_to_sync(scenario)()
+    assert not connected and code == 4403
+
+
+def test_it_rejects_a_foreign_origin(experiment, alice):
+    headers = _headers(alice, origin=b"http://evil.example")
+
+    async def scenario():
+        communicator, connected, _ = await _connect(f"/ws/experiments/{experiment.pk}/", headers)
+        return connected
+
+    assert async_to_sync(scenario)() is False
+
+
+def test_it_publishes_from_sync_code_without_raising_when_nobody_listens(experiment):
+    assert publish(experiment.pk, {"type": "run.progress", "run": 1, "progress": 0.1, "eta_seconds": None})

@@ -1,0 +1,79 @@
+import pytest
+
+from dashboard.forms import ExperimentForm
+
+pytestmark = pytest.mark.django_db
+
+
+def _data(**changes):
+    data = {"name": "gap", "preset": "gap", "dataset": "mnist1d", "net": "mlp", "optimizer": "adam", "lr": "0.001",
+            "sb_batch": "32", "lb_batch": "0.1", "epochs": "5", "seeds": "3", "subset": ""}
+    data.update(changes)
+    return data
+
+
+def test_it_starts_from_the_sb_vs_lb_gap_preset_on_mnist1d():
+    form = ExperimentForm()
+    assert form.initial["preset"] == "gap" and form.initial["dataset"] == "mnist1d"
+    assert form.initial["sb_batch"] == 32 and form.initial["lb_batch"] == 0.1
+    assert form.initial["optimizer"] == "adam" and form.initial["lr"] == 1e-3 and form.initial["seeds"] == 3
+
+
+def test_it_accepts_the_default_preset_and_keeps_its_name():
+    form = ExperimentForm(_data())
+    assert form.is_valid(), form.errors
+    spec = form.spec()
+    assert (spec.sb_batch, spec.lb_batch, spec.epochs, spec.seeds) == (32, 0.1, 5, 3)
+    assert isinstance(spec.sb_batch, int)
+    assert form.preset_key() == "gap"
+
+
+def test_it_calls_changed_settings_custom():
+    form = ExperimentForm(_data(lr="0.01"))
+    assert form.is_valid(), form.errors
+    assert form.preset_key() == "custom"
+
+
+@pytest.mark.parametrize("changes, field, words", [
+    ({"sb_batch": "5000"}, "sb_batch", "larger than the training set"),
+    ({"lb_batch": "8000"}, "lb_batch", "larger than the training set"),
+    ({"lb_batch": "16"}, "lb_batch", "must be larger than the small batch"),
+    ({"lb_batch": "32"}, "lb_batch", "must be larger than the small batch"),
+    ({"lr": "0"}, "lr", "must be positive"),
+    ({"lr": "-0.1"}, "lr", "must be positive"),
+    ({"epochs": "0"}, "epochs", "must be positive"),
+    ({"net": "C1"}, "net", "(3, 32, 32)"),
+    ({"net": "F1"}, "net", "784 input features"),
+    ({"lb_augment": "on"}, "lb_augment", "needs image data"),
+])
+def test_it_puts_the_message_on_the_field_at_fault(changes, field, words):
+    form = ExperimentForm(_data(**changes))
+    assert not form.is_valid()
+    assert list(form.errors) == [field], form.errors
+    assert words in " ".join(form.errors[field])
+
+
+def test_it_says_where_to_put_missing_dataset_files(settings, tmp_path):
+    settings.LBLAB_DATA_DIR = str(tmp_path)
+    form = ExperimentForm(_data(dataset="mnist", net="F1", preset="custom"))
+    assert not form.is_valid()
+    message = " ".join(form.errors["dataset"])
+    assert "missing" in message and str(tmp_path) in message and "MNIST/raw" in message
+
+
+def test_it_offers_paper_presets_only_when_their_data_is_present(settings, tmp_path):
+    settings.LBLAB_DATA_DIR = str(tmp_path)
+    keys = [key for key, _ in ExperimentForm().fields["preset"].choices]
+    assert keys == ["gap", "custom"]
+    for name in ("train-images-idx3", "train-labels-idx1", "t10k-images-idx3", "t10k-labels-idx1"):
+        (tmp_path / "MNIST" / "raw").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "MNIST" / "raw" / f"{name}-ubyte").write_bytes(b"")
+    assert "f1" in [key for key, _ in ExperimentForm().fields["preset"].choices]
+
+
+def test_it_applies_remedies_to_the_lb_runs_only():
+    form = ExperimentForm(_data(lb_sam_rho="0.05", lb_ghost_batch_size="32"))
+    assert form.is_valid(), form.errors
+    configs = {role: cfg for role, seed, cfg in form.spec().train_configs() if seed == 0}
+    assert configs["LB"].sam_rho == 0.05 and configs["LB"].ghost_batch_size == 32
+    assert configs["SB"].sam_rho == 0.0 and configs["SB"].ghost_batch_size is None

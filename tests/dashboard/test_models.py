@@ -1,0 +1,142 @@
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError
+from django.utils import timezone
+
+from dashboard.models import Experiment, MetricPoint, Run, ShareLink, Status
+from dashboard.tasks import recover_stale_runs
+from tests.dashboard.conftest import TINY
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_creates_one_sb_and_one_lb_run_per_seed_sharing_the_seed(alice):
+    exp = Experiment.objects.create(owner=alice, name="x", config=dict(TINY.to_dict(), seeds=3))
+    runs = exp.create_runs()
+    assert sorted((r.role, r.seed) for r in runs) == [("LB", 0), ("LB", 1), ("LB", 2), ("SB", 0), ("SB", 1), ("SB", 2)]
+    sb0 = next(r for r in runs if r.role == "SB" and r.seed == 0)
+    lb0 = next(r for r in runs if r.role == "LB" and r.seed == 0)
+    assert sb0.config["batch_size"] == 32 and lb0.config["batch_size"] == 128
+    assert sb0.config["seed"] == lb0.config["seed"] == 0
+    assert sb0.config["subset"] == 256 and sb0.config["epochs"] == 2
+
+
+def test_it_queues_runs_only_after_the_transaction_commits(alice, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        exp = Experiment.start(alice, "gap", TINY)
+    assert exp.runs.count() == 2 and len(callbacks) == 2
+
+
+def test_it_stores_one_point_per_run_metric_and_step(experiment):
+    run = experiment.runs.first()
+    MetricPoint.objects.create(run=run, name="loss", step=1, value=2.0)
+    MetricPoint.objects.bulk_create([MetricPoint(run=run, name="loss", step=1, value=9.0),
+                                     MetricPoint(run=run, name="loss", step=2, value=1.5)], ignore_conflicts=True)
+    assert list(run.points.order_by("step").values_list("step", "value")) == [(1, 2.0), (2, 1.5)]
+    with pytest.raises(IntegrityError):
+        MetricPoint.objects.create(run=run, name="loss", step=2, value=0.0)
+
+
+def test_it_lets_one_task_claim_a_queued_run(experiment):
+    run = experiment.runs.first()
+    assert run.claim("task-a")
+    run.refresh_from_db()
+    assert run.status == Status.RUNNING and run.task_id == "task-a" and run.started is not None
+    assert run.checkpoint_path.endswith(f"run-{run.pk}/checkpoint.pt")
+    assert not Run.objects.get(pk=run.pk).claim("task-b")  # healthy: heartbeat is fresh
+    assert Run.objects.get(pk=run.pk).claim("task-a")  # the same message redelivered after its worker died
+    experiment.refresh_from_db()
+    assert experiment.status == Status.RUNNING
+
+
+def test_it_lets_another_task_take_a_run_with_a_stale_heartbeat(experiment, settings):
+    run = experiment.runs.first()
+    run.claim("task-a")
+    Run.objects.filter(pk=run.pk).update(heartbeat=timezone.now() - timedelta(seconds=settings.LBLAB_STALE_AFTER_S + 5))
+    assert Run.objects.get(pk=run.pk).claim("task-b")
+
+
+def test_it_requeues_runs_whose_heartbeat_went_stale(experiment, settings, django_capture_on_commit_callbacks):
+    stale, fresh = experiment.runs.all()
+    stale.claim("a")
+    fresh.claim("b")
+    Run.objects.filter(pk=stale.pk).update(heartbeat=timezone.now() - timedelta(seconds=settings.LBLAB_STALE_AFTER_S + 5))
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert recover_stale_runs() == [stale.pk]
+    assert len(callbacks) == 1
+    assert Run.objects.get(pk=stale.pk).status == Status.QUEUED
+    assert Run.objects.get(pk=fresh.pk).status == Status.RUNNING
+
+
+def test_it_cancels_a_queued_run_at_once_and_flags_a_running_one(experiment):
+    queued, running = experiment.runs.all()
+    running.claim("t")
+    queued.request_cancel()
+    running.request_cancel()
+    assert Run.objects.get(pk=queued.pk).status == Status.CANCELLED
+    running.refresh_from_db()
+    assert running.status == Status.RUNNING and running.cancel_requested and running.cancel_is_requested()
+    assert not Run.objects.get(pk=queued.pk).claim("late-message")
+
+
+def test_it_resumes_a_cancelled_run(experiment, django_capture_on_commit_callbacks):
+    run = experiment.runs.first()
+    run.request_cancel()
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert run.resume()
+    assert len(callbacks) == 1
+    run.refresh_from_db()
+    assert run.status == Status.QUEUED and not run.cancel_requested
+    assert not Run.objects.get(pk=run.pk).resume()  # only cancelled or failed runs
+
+
+def test_it_derives_the_experiment_status_from_its_runs(experiment):
+    sb, lb = experiment.runs.all()
+    sb.claim("t")
+    assert experiment.refresh_status() == Status.RUNNING
+    sb.finish(Status.DONE, {"test_acc": 0.9})
+    assert experiment.refresh_status() == Status.RUNNING  # lb still queued
+    lb.claim("u")
+    lb.finish(Status.FAILED, error="boom")
+    assert experiment.refresh_status() == Status.FAILED
+    assert Run.objects.get(pk=sb.pk).progress == 1.0
+
+
+def test_it_estimates_the_remaining_time_from_the_time_spent(experiment):
+    sb, lb = experiment.runs.all()
+    Run.objects.filter(pk=sb.pk).update(progress=0.5, started=timezone.now() - timedelta(seconds=100))
+    progress, eta = experiment.progress_and_eta()
+    assert progress == pytest.approx(0.25)
+    assert eta == pytest.approx(300, rel=0.05)  # 100 s for a quarter: 300 s for the rest
+
+
+def test_it_serialises_a_run_to_plain_json(experiment):
+    import json
+
+    d = experiment.runs.first().to_dict()
+    assert json.loads(json.dumps(d))["role"] in ("SB", "LB")
+    assert json.loads(json.dumps(experiment.to_dict()))["runs"]
+
+
+def test_it_makes_unguessable_unique_share_tokens_that_can_be_revoked(experiment):
+    a = ShareLink.objects.create(experiment=experiment)
+    b = ShareLink.objects.create(experiment=experiment)
+    assert a.token != b.token and len(a.token) >= 43  # 32 random bytes, urlsafe base64
+    assert ShareLink.experiment_for(a.token) == experiment
+    a.revoke()
+    assert ShareLink.experiment_for(a.token) is None and not a.is_active
+    assert ShareLink.experiment_for(b.token) == experiment
+    assert ShareLink.experiment_for("") is None and ShareLink.experiment_for("nope") is None
+
+
+def test_it_lets_the_owner_and_active_token_holders_view(experiment, alice, bob):
+    from django.contrib.auth.models import AnonymousUser
+
+    link = ShareLink.objects.create(experiment=experiment)
+    assert experiment.can_view(alice) and experiment.can_edit(alice)
+    assert not experiment.can_view(bob) and not experiment.can_edit(bob)
+    assert experiment.can_view(AnonymousUser(), link.token) and not experiment.can_edit(AnonymousUser())
+    link.revoke()
+    assert not experiment.can_view(AnonymousUser(), link.token)
+    assert list(Experiment.objects.visible_to(bob)) == []

@@ -1,0 +1,132 @@
+import pathlib
+
+import pytest
+from django.urls import reverse
+
+from dashboard.models import Experiment, MetricPoint, Run, Status
+from dashboard.staticfinders import bokehjs_dir
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_sends_anonymous_visitors_to_the_login_page(client, experiment):
+    for url in (reverse("experiment-list"), reverse("experiment-new"), reverse("experiment-detail", args=[experiment.pk])):
+        response = client.get(url)
+        assert response.status_code == 302 and response.url.startswith(reverse("login"))
+
+
+def test_it_logs_in_with_the_login_form(client, alice):
+    response = client.post(reverse("login"), {"username": "alice", "password": "alice-pass-123"})
+    assert response.status_code == 302 and response.url == reverse("experiment-list")
+
+
+def test_it_creates_an_experiment_and_queues_its_runs_on_commit(client, alice, django_capture_on_commit_callbacks):
+    client.force_login(alice)
+    data = {"name": "my gap", "preset": "gap", "dataset": "mnist1d", "net": "mlp", "optimizer": "adam",
+            "lr": "0.001", "sb_batch": "32", "lb_batch": "0.1", "epochs": "3", "seeds": "2"}
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(reverse("experiment-new"), data)
+    exp = Experiment.objects.get(name="my gap")
+    assert response.status_code == 302 and response.url == reverse("experiment-detail", args=[exp.pk])
+    assert exp.owner == alice and exp.preset == "gap" and exp.runs.count() == 4 and len(callbacks) == 4
+
+
+def test_it_keeps_what_the_user_typed_when_the_form_has_errors(client, alice):
+    client.force_login(alice)
+    data = {"name": "typed name", "preset": "custom", "dataset": "mnist1d", "net": "mlp", "optimizer": "sgd",
+            "lr": "0.05", "sb_batch": "64", "lb_batch": "48", "epochs": "7", "seeds": "2"}
+    response = client.post(reverse("experiment-new"), data)
+    assert response.status_code == 200 and not Experiment.objects.exists()
+    html = response.content.decode()
+    assert "must be larger than the small batch" in html
+    for typed in ('value="typed name"', 'value="0.05"', 'value="64"', 'value="48"', 'value="7"'):
+        assert typed in html
+    assert '<option value="sgd" selected>' in html
+
+
+def test_it_lists_only_the_users_own_experiments(client, experiment, bob):
+    Experiment.objects.create(owner=bob, name="bobs own")
+    client.force_login(bob)
+    html = client.get(reverse("experiment-list")).content.decode()
+    assert "bobs own" in html and "gap" not in html
+
+
+def test_it_shows_the_owner_plots_runs_and_config(client, experiment, alice):
+    client.force_login(alice)
+    response = client.get(reverse("experiment-detail", args=[experiment.pk]))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "/static/bokeh/js/bokeh.min.js" in html and "cdn.bokeh.org" not in html
+    figure = response.context["figure"]
+    names = {ref.get("attributes", {}).get("name") for ref in _walk(figure["doc"]) if isinstance(ref, dict)}
+    for run in experiment.runs.all():
+        assert f"r{run.pk}:loss" in names and f"r{run.pk}:test_acc" in names
+    assert "mean:SB:loss" in names and "mean:LB:test_loss" in names
+    live = response.context["live"]
+    assert live["wsPath"] == f"/ws/experiments/{experiment.pk}/"
+    assert set(live["runs"]) == set(experiment.runs.values_list("pk", flat=True))
+    assert html.count('class="cancel"') == 2 and "Create share link" in html
+
+
+def _walk(node):
+    yield node
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def test_it_plots_stored_points_downsampled_to_about_2000_per_line(client, experiment, alice):
+    run = experiment.runs.first()
+    MetricPoint.objects.bulk_create([MetricPoint(run=run, name="loss", step=s, value=1 / s) for s in range(1, 20001)])
+    client.force_login(alice)
+    figure = client.get(reverse("experiment-detail", args=[experiment.pk])).context["figure"]
+    source = next(n for n in _walk(figure["doc"]) if isinstance(n, dict)
+                  and n.get("attributes", {}).get("name") == f"r{run.pk}:loss")
+    x = source["attributes"]["data"]["entries"][0][1]
+    assert 1000 < x["shape"][0] <= 2000
+
+
+def test_it_shows_the_gap_table_with_mean_and_std(client, experiment, alice):
+    sb = experiment.runs.get(role="SB")
+    sb.claim("t")
+    sb.finish(Status.DONE, {"train_acc": 1.0, "test_acc": 0.9, "train_loss": 0.01, "test_loss": 0.4})
+    client.force_login(alice)
+    html = client.get(reverse("experiment-detail", args=[experiment.pk])).content.decode()
+    assert "0.9000" in html and "1.0000" in html
+
+
+def test_it_serves_bokehjs_from_the_installed_package(client):
+    response = client.get("/static/bokeh/js/bokeh.min.js")
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    assert body == pathlib.Path(bokehjs_dir() / "bokeh.min.js").read_bytes()
+    assert client.get("/static/bokeh/js/../../lib/anything.js").status_code == 404
+
+
+def test_it_cancels_and_resumes_a_run_for_its_owner(client, experiment, alice, django_capture_on_commit_callbacks):
+    run = experiment.runs.first()
+    client.force_login(alice)
+    assert client.post(reverse("run-cancel", args=[run.pk])).status_code == 302
+    assert Run.objects.get(pk=run.pk).status == Status.CANCELLED
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert client.post(reverse("run-resume", args=[run.pk])).status_code == 302
+    assert Run.objects.get(pk=run.pk).status == Status.QUEUED and len(callbacks) == 1
+
+
+def test_it_refuses_a_post_without_a_csrf_token(experiment, alice):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    run = experiment.runs.first()
+    assert client.post(reverse("run-cancel", args=[run.pk])).status_code == 403
+    assert Run.objects.get(pk=run.pk).status == Status.QUEUED
+
+
+def test_it_deletes_an_experiment_for_its_owner(client, experiment, alice):
+    client.force_login(alice)
+    assert client.post(reverse("experiment-delete", args=[experiment.pk])).status_code == 302
+    assert not Experiment.objects.exists() and not Run.objects.exists()
