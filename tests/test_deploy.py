@@ -24,8 +24,9 @@ def compose():
 
 
 def test_it_has_web_worker_redis_and_postgres(compose):
-    assert set(compose["services"]) == {"web", "worker", "redis", "postgres"}
-    for name in ("web", "worker"):
+    assert set(compose["services"]) == {"web", "worker", "beat", "redis", "postgres"}
+    assert "celery -A dashboard beat" in compose["services"]["beat"]["command"]
+    for name in ("web", "worker", "beat"):
         env = compose["services"][name]["environment"]
         assert env["DATABASE_URL"].startswith("postgres://") and "@postgres:5432/" in env["DATABASE_URL"]
         assert env["REDIS_URL"] == "redis://redis:6379/0"
@@ -38,6 +39,7 @@ def test_each_worker_reserves_one_gpu_and_takes_the_shared_queues(compose):
     command = " ".join(worker["command"]) if isinstance(worker["command"], list) else worker["command"]
     assert "celery -A dashboard worker" in command and "-Q train,analysis" in command
     assert "--prefetch-multiplier=1" in command
+    assert worker["environment"]["LBLAB_DEVICE"] == "cuda"
 
 
 def test_the_web_service_serves_the_asgi_app_after_migrating():
