@@ -48,3 +48,6 @@ class ExperimentConsumer(AsyncJsonWebsocketConsumer):
 
     async def run_status(self, event):
         await self.send_json(event)
+
+    async def analysis_status(self, event):
+        await self.send_json(event)

@@ -10,8 +10,10 @@ import copy
 from django import forms
 from django.conf import settings
 
+from dashboard.designs import KINDS, Design
 from dashboard.presets import DEFAULT_PRESET, PRESETS, ExperimentSpec, available_presets
 from trainer.config import LR_SCALINGS, OPTIMIZERS, ConfigError
+from trainer.designs import REMEDIES as DESIGN_REMEDIES
 
 # LB-only remedies offered in the form: TrainConfig field -> form field
 REMEDIES = {
@@ -44,6 +46,14 @@ class ExperimentForm(forms.Form):
     epochs = forms.IntegerField()
     seeds = forms.IntegerField(min_value=1, max_value=20, help_text="SB and LB of one seed share initial weights")
     subset = forms.IntegerField(required=False, help_text="train on this many samples (empty: all)")
+    kind = forms.ChoiceField(required=False, choices=list(KINDS.items()), label="Experiment kind",
+                             help_text="what the experiment runs after training (empty: gap)")
+    batch_sizes = forms.CharField(required=False, label="Sweep: batch sizes",
+                                  help_text="comma-separated; integers or fractions of the training set")
+    every = forms.IntegerField(required=False, min_value=1, label="Warm start / trajectory: keep weights every k epochs")
+    lb_epochs = forms.IntegerField(required=False, min_value=1, label="Warm start: LB epochs from each snapshot")
+    remedies = forms.MultipleChoiceField(required=False, choices=[(r, r) for r in DESIGN_REMEDIES],
+                                         label="Remedies: which ones (empty: all)")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -65,7 +75,24 @@ class ExperimentForm(forms.Form):
         d = preset.spec.to_dict()
         d.pop("lb_overrides")
         d.pop("device")
-        return {**d, "preset": preset_key, "name": preset.title}
+        design = preset.design.to_dict()
+        design["batch_sizes"] = ", ".join(f"{b:g}" for b in design["batch_sizes"])
+        design.pop("subspace_dim")
+        return {**d, **design, "preset": preset_key, "name": preset.title}
+
+    def design(self) -> Design:
+        d, default = self.cleaned_data, Design()
+        return Design(kind=d.get("kind") or "gap", batch_sizes=self._batch_sizes() or default.batch_sizes,
+                      every=d.get("every") or default.every, lb_epochs=d.get("lb_epochs") or default.lb_epochs,
+                      remedies=tuple(d.get("remedies") or default.remedies))
+
+    def _batch_sizes(self) -> tuple[float, ...]:
+        text = (self.cleaned_data.get("batch_sizes") or "").replace(",", " ")
+        try:
+            values = [float(v) for v in text.split()]
+        except ValueError:
+            raise ConfigError("batch_sizes", f"give numbers separated by commas (got {text!r})") from None
+        return tuple(int(v) if v >= 1 else v for v in values)
 
     def spec(self) -> ExperimentSpec:
         d = self.cleaned_data
@@ -80,8 +107,16 @@ class ExperimentForm(forms.Form):
         if self.errors:
             return cleaned
         try:
-            self.spec().validate(settings.LBLAB_DATA_DIR)
+            design = self.design()
+            if design.kind == "sweep":  # the sweep's batch sizes replace SB and LB
+                sb = self.spec().train_config("SB", 0, settings.LBLAB_DATA_DIR)
+                for batch in design.batch_sizes:
+                    sb.replace(batch_size=batch).validate()
+            else:
+                self.spec().validate(settings.LBLAB_DATA_DIR)
         except ConfigError as e:
+            if e.field == "batch_size":
+                e = ConfigError("batch_sizes", e.message)
             field = e.field if e.field in self.fields else f"lb_{e.field}"
             self.add_error(field if field in self.fields else None, e.message)
         return cleaned
@@ -95,4 +130,4 @@ class ExperimentForm(forms.Form):
         theirs = PRESETS[key].spec.to_dict()
         for editable in ("epochs", "seeds", "subset", "device"):
             ours.pop(editable), theirs.pop(editable)
-        return key if ours == theirs else "custom"
+        return key if ours == theirs and self.design() == PRESETS[key].design else "custom"

@@ -41,6 +41,8 @@ class Experiment(models.Model):
     name = models.CharField(max_length=200)
     preset = models.CharField(max_length=40, default="custom")
     config = models.JSONField(default=dict)  # ExperimentSpec.to_dict()
+    kind = models.CharField(max_length=20, default="gap")  # dashboard.designs.KINDS
+    design = models.JSONField(default=dict, blank=True)  # dashboard.designs.Design.to_dict()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
@@ -57,19 +59,32 @@ class Experiment(models.Model):
     def spec(self) -> ExperimentSpec:
         return ExperimentSpec.from_dict(self.config)
 
+    @property
+    def design_options(self):
+        from dashboard.designs import Design
+
+        return Design.from_dict({"kind": self.kind, **self.design})
+
     @classmethod
-    def start(cls, owner, name: str, spec: ExperimentSpec, preset: str = "custom") -> "Experiment":
+    def start(cls, owner, name: str, spec: ExperimentSpec, preset: str = "custom", design=None) -> "Experiment":
         """Create the experiment and its runs, and queue the runs once the rows are committed."""
+        from dashboard.designs import Design
+
+        design = design or Design()
         with transaction.atomic():
-            exp = cls.objects.create(owner=owner, name=name, preset=preset, config=spec.to_dict())
+            exp = cls.objects.create(owner=owner, name=name, preset=preset, config=spec.to_dict(),
+                                     kind=design.kind, design=design.to_dict())
             for run in exp.create_runs():
                 run.enqueue()
         return exp
 
     def create_runs(self) -> list["Run"]:
+        """The runs the experiment's design starts with (a warm start adds its LB runs later)."""
+        from dashboard.designs import plan_runs
+
         # data_dir stays empty: the worker reads its own LBLAB_DATA_DIR, which may differ from the web host's
-        runs = [Run(experiment=self, role=role, seed=seed, config=cfg.to_dict())
-                for role, seed, cfg in self.spec.train_configs(data_dir=None)]
+        runs = [Run(experiment=self, role=p.role, seed=p.seed, config=p.config.to_dict(), tags=p.tags)
+                for p in plan_runs(self.spec, self.design_options, data_dir=None)]
         for run in runs:
             run.save()  # one by one: bulk_create returns no ids on every backend
         return runs
@@ -115,16 +130,18 @@ class Experiment(models.Model):
     def to_dict(self) -> dict:
         progress, eta = self.progress_and_eta()
         return {"id": self.pk, "name": self.name, "owner": self.owner.get_username(), "preset": self.preset,
-                "config": self.config, "status": self.status, "progress": progress, "eta_seconds": eta,
+                "kind": self.kind, "design": self.design, "config": self.config, "status": self.status, "progress": progress, "eta_seconds": eta,
                 "created": self.created.isoformat(), "updated": self.updated.isoformat(),
                 "runs": [run.to_dict() for run in self.runs.all()]}
 
 
 class Run(models.Model):
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="runs")
-    role = models.CharField(max_length=16)  # "SB", "LB", ...
+    role = models.CharField(max_length=40)  # "SB", "LB", "B=128", "LB + SAM", ...
     seed = models.IntegerField(default=0)
     config = models.JSONField(default=dict)  # TrainConfig.to_dict() snapshot
+    # the design's labels: {"batch": 128}, {"snapshot_every": 10}, {"sb_epoch": 20, "depends_on": 7}
+    tags = models.JSONField(default=dict, blank=True)
     queue = models.CharField(max_length=40, blank=True, help_text="Celery queue; blank: the shared train queue")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     progress = models.FloatField(default=0.0)
@@ -151,7 +168,12 @@ class Run(models.Model):
         return self.status in FINISHED
 
     def default_checkpoint_path(self) -> str:
-        return str(settings.LBLAB_RUNS_DIR / f"run-{self.pk}" / "checkpoint.pt")
+        return str(Path(settings.LBLAB_RUNS_DIR) / f"run-{self.pk}" / "checkpoint.pt")
+
+    @property
+    def run_dir(self) -> Path:
+        """The run's own folder: its checkpoint and its weight snapshots (epoch-NNNN.pt)."""
+        return Path(self.checkpoint_path or self.default_checkpoint_path()).parent
 
     def enqueue(self) -> None:
         """Send the training task once the current transaction commits (the worker re-reads the row)."""
@@ -230,7 +252,7 @@ class Run(models.Model):
                 "heartbeat": self.heartbeat and self.heartbeat.isoformat(),
                 "started": self.started and self.started.isoformat(),
                 "finished": self.finished and self.finished.isoformat(),
-                "final_metrics": self.final_metrics, "error": self.error, "last_seq": self.last_seq,
+                "final_metrics": self.final_metrics, "tags": self.tags, "error": self.error, "last_seq": self.last_seq,
                 "cancel_requested": self.cancel_requested, "config": self.config}
 
 
@@ -252,28 +274,52 @@ class MetricPoint(models.Model):
 
 
 class Analysis(models.Model):
+    """One analysis of one run's weights (or a pair's, for interpolation); see dashboard/analyses.py.
+
+    key identifies (kind, canonical params, sha256 of the input weight files): at most one
+    row per key that has not failed, so the same analysis of the same checkpoint is served
+    from the database instead of being computed again.
+    """
+
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="analyses")
     run = models.ForeignKey(Run, on_delete=models.CASCADE, null=True, blank=True, related_name="analyses")
-    kind = models.CharField(max_length=40)  # "sharpness", "parametric", ...
-    params = models.JSONField(default=dict, blank=True)
+    run_b = models.ForeignKey(Run, on_delete=models.CASCADE, null=True, blank=True, related_name="analyses_as_b")
+    epoch = models.IntegerField(null=True, blank=True)  # a snapshot epoch; None: the final checkpoint
+    kind = models.CharField(max_length=40)  # "sharpness", "interpolation", "hessian", "landscape"
+    params = models.JSONField(default=dict, blank=True)  # validated, every default filled in
+    weights = models.CharField(max_length=200, blank=True)  # sha256 of the input file(s)
+    key = models.CharField(max_length=64, blank=True, db_index=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="+")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     progress = models.FloatField(default=0.0)
     result = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created"]
         verbose_name_plural = "analyses"
+        constraints = [models.UniqueConstraint(fields=["experiment", "key"], condition=~Q(status="failed"),
+                                               name="one_live_analysis_per_key")]
 
     def __str__(self):
         return f"{self.kind} of {self.run or self.experiment}"
 
-    def to_dict(self) -> dict:
-        return {"id": self.pk, "experiment": self.experiment_id, "run": self.run_id, "kind": self.kind,
-                "params": self.params, "status": self.status, "progress": self.progress,
-                "result": self.result, "error": self.error, "created": self.created.isoformat()}
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED
+
+    def to_dict(self, result: bool = True) -> dict:
+        d = {"id": self.pk, "experiment": self.experiment_id, "run": self.run_id, "run_b": self.run_b_id,
+             "epoch": self.epoch, "kind": self.kind, "params": self.params, "weights": self.weights,
+             "status": self.status, "progress": self.progress, "error": self.error,
+             "created": self.created.isoformat(), "finished": self.finished and self.finished.isoformat()}
+        if result:
+            d["result"] = self.result
+        return d
 
 
 def new_share_token() -> str:

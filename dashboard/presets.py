@@ -9,6 +9,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from dashboard.designs import Design
 from trainer.config import ConfigError, TrainConfig
 
 ROLES = ("SB", "LB")
@@ -93,30 +94,76 @@ class Preset:
     title: str
     spec: ExperimentSpec
     description: str
+    design: Design = field(default_factory=Design)
+
+    @property
+    def scale(self) -> str:
+        return "paper" if self.spec.net in PAPER_DATASETS else "cpu"
 
 
-PRESETS: dict[str, Preset] = {
-    p.key: p
-    for p in (
-        Preset("gap", "SB vs LB gap on MNIST-1D", ExperimentSpec(),
+# the paper's networks and their data; SB 256 and LB 10% as in section 2 of paper.md
+PAPER_DATASETS = {"F1": "mnist", "F2": "timit", "C1": "cifar10", "C2": "cifar10", "C3": "cifar100", "C4": "cifar100"}
+PAPER_SWEEP = (256, 512, 1024, 2048, 0.1)
+MNIST1D_SWEEP = (16, 32, 64, 128, 256, 400, 1000, 2000, 4000)
+FIGURE = {"gap": "Table 2", "sharpness": "Tables 3 and 4", "parametric": "Fig. 3", "sweep": "Fig. 4",
+          "warmstart": "Fig. 5", "trajectory": "Fig. 6", "remedies": "Tables 6 and 7"}
+
+
+def _cpu_presets() -> list[Preset]:
+    """MNIST-1D versions that finish in minutes on a 2-core CPU with one worker (paper.md section 7)."""
+    spec = ExperimentSpec
+    return [
+        Preset("gap", "Gap (Table 2), MNIST-1D", spec(),
                "The paper's generalization gap at CPU scale: Adam lr 1e-3, SB 32 vs LB 10%, 3 seeds."),
-        Preset("f1", "F1 on MNIST (paper Table 2)",
-               ExperimentSpec(dataset="mnist", net="F1", sb_batch=256, lb_batch=0.1, epochs=100),
-               "The paper's F1 network on MNIST: needs the MNIST files in the data directory."),
-        Preset("c1", "C1 on CIFAR-10 (paper Table 2)",
-               ExperimentSpec(dataset="cifar10", net="C1", sb_batch=256, lb_batch=0.1, epochs=100),
-               "The paper's C1 network on CIFAR-10: needs the CIFAR-10 files; a GPU is advised."),
-        Preset("c2", "C2 on CIFAR-10 (paper Table 2)",
-               ExperimentSpec(dataset="cifar10", net="C2", sb_batch=256, lb_batch=0.1, epochs=100),
-               "The paper's C2 (VGG-like) on CIFAR-10: needs the CIFAR-10 files; a GPU is advised."),
-        Preset("c3", "C3 on CIFAR-100 (paper Table 2)",
-               ExperimentSpec(dataset="cifar100", net="C3", sb_batch=256, lb_batch=0.1, epochs=100),
-               "The paper's C3 on CIFAR-100: needs the CIFAR-100 files; a GPU is advised."),
-        Preset("c4", "C4 on CIFAR-100 (paper Table 2)",
-               ExperimentSpec(dataset="cifar100", net="C4", sb_batch=256, lb_batch=0.1, epochs=100),
-               "The paper's C4 (VGG-like) on CIFAR-100: needs the CIFAR-100 files; a GPU is advised."),
-    )
-}
+        Preset("sharpness", "Gap + sharpness (Tables 2-4), MNIST-1D", spec(epochs=50),
+               "SB 32 vs LB 10%, 3 seeds, then Keskar sharpness of every final model in full space and in a "
+               "random 100-dim subspace, eps 1e-3 and 5e-4.", Design("sharpness")),
+        Preset("parametric", "Parametric plot (Fig. 3), MNIST-1D", spec(epochs=50, seeds=1),
+               "One SB and one LB run from the same initial weights, then the loss and accuracy along the "
+               "straight line and the curved path between them.", Design("parametric")),
+        Preset("sweep", "Batch-size sweep (Fig. 4), MNIST-1D", spec(epochs=30, seeds=1),
+               "One run per batch size from 16 to the full 4000, then sharpness of each.",
+               Design("sweep", batch_sizes=MNIST1D_SWEEP)),
+        Preset("warmstart", "Warm start (Fig. 5), MNIST-1D", spec(epochs=100, seeds=1),
+               "SB for 100 epochs keeping every 10th epoch's weights; from each, LB for 30 epochs, then the "
+               "LB solutions' sharpness.", Design("warmstart", every=10, lb_epochs=30)),
+        Preset("trajectory", "Sharpness vs cross-entropy (Fig. 6), MNIST-1D", spec(epochs=50, seeds=1),
+               "One SB and one LB run keeping every 10th epoch's weights, then the sharpness of each.",
+               Design("trajectory", every=10)),
+        Preset("remedies", "Remedies (Tables 6, 7 and more), MNIST-1D", spec(epochs=30, seeds=2),
+               "SB, LB, and LB with each remedy (conservative, adversarial, SAM, ASAM, ghost BN, lr rules, "
+               "regime adaptation), 2 seeds, then sharpness at eps 1e-3.", Design("remedies")),
+    ]
+
+
+def _paper_presets() -> list[Preset]:
+    """Paper scale, for GPU workers: offered when the network's data is present."""
+    presets = []
+    for net, dataset in PAPER_DATASETS.items():
+        spec = ExperimentSpec(dataset=dataset, net=net, sb_batch=256, lb_batch=0.1, epochs=100, seeds=5)
+        one = dataclasses.replace(spec, seeds=1)
+        where = f"needs the {dataset} data in the data directory; a GPU worker is advised"
+        presets += [
+            Preset(net.lower(), f"{net} gap (Table 2)", dataclasses.replace(spec, seeds=3),
+                   f"The paper's {net} on {dataset}, SB 256 vs LB 10%: {where}."),
+            Preset(f"sharpness-{net.lower()}", f"{net} gap + sharpness (Tables 2-4)", spec,
+                   f"{net}, 5 seeds, sharpness in full space and p = 100: {where}.", Design("sharpness")),
+            Preset(f"parametric-{net.lower()}", f"{net} parametric plot (Fig. 3)", one,
+                   f"{net}: one SB/LB pair, linear and curved interpolation: {where}.", Design("parametric")),
+            Preset(f"sweep-{net.lower()}", f"{net} batch-size sweep (Fig. 4)", one,
+                   f"{net}: batch sizes from 256 to 10%: {where}.", Design("sweep", batch_sizes=PAPER_SWEEP)),
+            Preset(f"warmstart-{net.lower()}", f"{net} warm start (Fig. 5)", one,
+                   f"{net}: SB 100 epochs, LB 100 epochs from every 10th: {where}.",
+                   Design("warmstart", every=10, lb_epochs=100)),
+            Preset(f"trajectory-{net.lower()}", f"{net} sharpness vs cross-entropy (Fig. 6)", one,
+                   f"{net}: sharpness of every 10th iterate of SB and LB: {where}.", Design("trajectory")),
+            Preset(f"remedies-{net.lower()}", f"{net} remedies (Tables 6, 7)", dataclasses.replace(spec, seeds=3),
+                   f"{net}: LB with each remedy: {where}.", Design("remedies")),
+        ]
+    return presets
+
+
+PRESETS: dict[str, Preset] = {p.key: p for p in _cpu_presets() + _paper_presets()}
 DEFAULT_PRESET = "gap"
 
 

@@ -16,6 +16,14 @@ def train_run(self, run_id: int) -> str:
     return execute_run(run_id, task_id=self.request.id or "")
 
 
+@shared_task(name="dashboard.tasks.run_analysis")
+def run_analysis(analysis_id: int) -> str:
+    """Routed to the analysis queue (settings.CELERY_TASK_ROUTES)."""
+    from dashboard.analyses import execute_analysis
+
+    return execute_analysis(analysis_id)
+
+
 @shared_task(name="dashboard.tasks.recover_stale_runs")
 def recover_stale_runs() -> list[int]:
     """Queue again every running run whose worker stopped heartbeating; it resumes from its checkpoint."""

@@ -138,6 +138,7 @@ def execute_run(run_id: int, task_id: str) -> str:
         trainer = Trainer(config, checkpoint_path=run.checkpoint_path)
         trainer.add_callback("on_step", recorder.on_step)
         trainer.add_callback("on_epoch", recorder.on_epoch)
+        _keep_snapshots(run, trainer)
         with _StopOnSigterm(trainer) as sigterm:
             result = trainer.run()
         recorder.flush()
@@ -156,6 +157,7 @@ def execute_run(run_id: int, task_id: str) -> str:
             return _deleted(run)
         if not result.stopped:
             run.finish(Status.DONE, final_metrics=_json_safe(result.final))
+            _design_hook(run)
         elif sigterm.received and not run.cancel_is_requested():
             # the worker is shutting down: hand the run back to the queue; it resumes from the checkpoint
             Run.objects.filter(pk=run.pk).update(status=Status.QUEUED, task_id="")
@@ -165,6 +167,34 @@ def execute_run(run_id: int, task_id: str) -> str:
             run.finish(Status.CANCELLED, final_metrics=_json_safe(result.final))
     publish_run_status(run)
     return run.status
+
+
+def _keep_snapshots(run: Run, trainer) -> None:
+    """Weights every `snapshot_every` epochs (and the initial ones as epoch 0) for the
+    designs that read them: warm starts and sharpness along the trajectory."""
+    every = int(run.tags.get("snapshot_every") or 0)
+    if not every:
+        return
+    from trainer.checkpoint import save_checkpoint
+    from trainer.experiments import snapshot_path
+
+    if trainer.step == 0:  # a fresh start (a resumed run already has its epoch 0)
+        save_checkpoint(trainer.model.state_dict(), snapshot_path(run.run_dir, 0))
+
+    def snapshot(t, m):
+        if t.epoch % every == 0 or t.finished:
+            save_checkpoint(t.model.state_dict(), snapshot_path(run.run_dir, t.epoch))
+    trainer.add_callback("on_epoch", snapshot)
+
+
+def _design_hook(run: Run) -> None:
+    """What the finished run unlocks in its experiment's design (dependent runs, analyses)."""
+    from dashboard.designs import on_run_finished
+
+    try:
+        on_run_finished(run)
+    except Exception:  # the run itself is done and stays so; the page shows what is missing
+        log.exception("run %s: scheduling the design's next steps failed", run.pk)
 
 
 def _deleted(run: Run) -> str:

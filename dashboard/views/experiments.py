@@ -9,10 +9,13 @@ from django.views.decorators.http import require_POST
 from dashboard.forms import ExperimentForm
 from dashboard.models import Experiment, ShareLink
 from dashboard.plots import experiment_figure
-from dashboard.presets import PRESETS
+from dashboard.estimate import plan
+from dashboard.presets import DEFAULT_PRESET, PRESETS
+from dashboard.reproduce import reproduce
 from dashboard.routing import stream_path
-from dashboard.summary import GAP_METRICS, gap_table
+from dashboard.summary import GAP_METRICS
 from dashboard.views.access import editable_experiment, viewable_experiment
+from dashboard.views.results import results_context
 
 
 @login_required
@@ -26,11 +29,16 @@ def experiment_list(request):
 def experiment_new(request):
     form = ExperimentForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        experiment = Experiment.start(request.user, form.cleaned_data["name"], form.spec(), form.preset_key())
+        experiment = Experiment.start(request.user, form.cleaned_data["name"], form.spec(), form.preset_key(),
+                                      form.design())
         messages.success(request, f"Queued {experiment.runs.count()} runs.")
         return redirect("experiment-detail", pk=experiment.pk)
     presets = {key: ExperimentForm.initial_for(key) for key in PRESETS}
-    return render(request, "dashboard/experiment_form.html", {"form": form, "presets": presets})
+    plans = {p.key: {"text": plan(p.spec, p.design).describe(), "description": p.description,
+                     "scale": p.scale} for p in form.presets}
+    chosen = (form.data.get("preset") if form.is_bound else form.initial.get("preset")) or DEFAULT_PRESET
+    return render(request, "dashboard/experiment_form.html",
+                  {"form": form, "presets": presets, "plans": plans, "plan": plans.get(chosen)})
 
 
 def experiment_detail(request, pk):
@@ -62,9 +70,10 @@ def _render_detail(request, experiment, token):
     context = {
         "experiment": experiment, "runs": runs, "can_edit": can_edit, "token": token, "query": query,
         "figure": experiment_figure(runs), "live": live, "progress": progress, "eta": eta,
-        "gap_rows": gap_table(runs), "gap_metrics": GAP_METRICS, "final_keys": [key for key, _ in GAP_METRICS],
+        "final_keys": [key for key, _ in GAP_METRICS],
         "share_links": experiment.share_links.order_by("-created") if can_edit else [],
-        "config": experiment.config, "debug": settings.DEBUG,
+        "config": experiment.config, "debug": settings.DEBUG, "reproduce": reproduce(experiment, runs),
+        **results_context(experiment, runs, query),
     }
     return render(request, "dashboard/experiment_detail.html", context)
 

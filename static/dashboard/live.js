@@ -12,7 +12,6 @@
   for (const [id, r] of Object.entries(live.runs)) {
     runs[id] = { role: r.role, status: r.status, lastSeq: r.lastSeq, fetching: false, queue: [], progress: r.progress };
   }
-  const finishedAtLoad = new Set(Object.keys(runs).filter((id) => runs[id].status === "done"));
   let doc = null;
   let meanTimer = null;
   let retryDelay = 1000;
@@ -130,8 +129,6 @@
     cell.textContent = status;
     cell.className = `status status-${status}`;
     if (FINISHED.includes(status)) {
-      const hint = document.getElementById("gap-hint");
-      if (hint && status === "done" && !finishedAtLoad.has(String(runId))) hint.hidden = false;
       const button = document.querySelector(`tr[data-run="${runId}"] button.cancel`);
       if (button) button.closest("form").remove();
     }

@@ -64,11 +64,12 @@ def test_it_says_where_to_put_missing_dataset_files(settings, tmp_path):
 def test_it_offers_paper_presets_only_when_their_data_is_present(settings, tmp_path):
     settings.LBLAB_DATA_DIR = str(tmp_path)
     keys = [key for key, _ in ExperimentForm().fields["preset"].choices]
-    assert keys == ["gap", "custom"]
+    assert keys == ["gap", "sharpness", "parametric", "sweep", "warmstart", "trajectory", "remedies", "custom"]
     for name in ("train-images-idx3", "train-labels-idx1", "t10k-images-idx3", "t10k-labels-idx1"):
         (tmp_path / "MNIST" / "raw").mkdir(parents=True, exist_ok=True)
         (tmp_path / "MNIST" / "raw" / f"{name}-ubyte").write_bytes(b"")
-    assert "f1" in [key for key, _ in ExperimentForm().fields["preset"].choices]
+    keys = [key for key, _ in ExperimentForm().fields["preset"].choices]
+    assert "f1" in keys and "sharpness-f1" in keys and "warmstart-f1" in keys and "sharpness-c1" not in keys
 
 
 def test_it_applies_remedies_to_the_lb_runs_only():

@@ -1,0 +1,104 @@
+"""Requesting an analysis (owner only, POST), its result page and its exports (owner or share token)."""
+import csv
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from dashboard.analyses import KINDS, SCHEMAS, request_analysis
+from dashboard.analysis_plots import analysis_figure, series_rows
+from dashboard.models import Analysis
+from dashboard.routing import stream_path
+from dashboard.views.access import editable_experiment
+
+
+def _form_params(kind: str, post) -> dict:
+    """The kind's params from a form: blank fields take their defaults, an unticked checkbox is False."""
+    params = {}
+    for name, (default, _) in SCHEMAS[kind].items():
+        if isinstance(default, bool):
+            params[name] = name in post
+        elif post.get(name, "").strip():
+            params[name] = post[name]
+    return params
+
+
+@login_required
+@require_POST
+def analysis_request(request, pk):
+    experiment = editable_experiment(request, pk)
+    kind = request.POST.get("kind", "")
+    back = reverse("experiment-detail", args=[experiment.pk]) + "#analyses"
+    try:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+        runs = {run.pk: run for run in experiment.runs.all()}
+        run = runs.get(_int_or_none(request.POST.get("run")))
+        run_b = runs.get(_int_or_none(request.POST.get("run_b"))) if kind == "interpolation" else None
+        analysis = request_analysis(experiment, kind, _form_params(kind, request.POST), run, run_b,
+                                    epoch=request.POST.get("epoch") or None, user=request.user)
+    except ValueError as err:
+        messages.error(request, f"Analysis not requested: {err}")
+        return redirect(back)
+    if getattr(analysis, "created_now", False):
+        messages.success(request, f"Queued the {kind} analysis #{analysis.pk}.")
+    else:
+        messages.info(request, f"The same {kind} analysis of the same weights exists (#{analysis.pk}, "
+                               f"{analysis.status}): served from the database, not computed again.")
+    return redirect(back)
+
+
+def _int_or_none(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _viewable(request, pk) -> tuple[Analysis, bool, str]:
+    analysis = get_object_or_404(Analysis.objects.select_related("experiment", "run", "run_b"), pk=pk)
+    token = request.GET.get("token")
+    if not analysis.experiment.can_view(request.user, token):
+        raise Http404("No such analysis")
+    can_edit = analysis.experiment.can_edit(request.user)
+    return analysis, can_edit, (f"?token={token}" if token and not can_edit else "")
+
+
+def analysis_detail(request, pk):
+    analysis, can_edit, query = _viewable(request, pk)
+    header, rows = series_rows(analysis) if analysis.status == "done" else ([], [])
+    context = {"analysis": analysis, "experiment": analysis.experiment, "can_edit": can_edit, "query": query,
+               "figure": analysis_figure(analysis), "result": analysis.result, "header": header,
+               "recorded": analysis.result.get("options") or (analysis.result.get("eigen") or {}).get("options", {}),
+               "rows": rows if analysis.kind in ("sharpness", "hessian") else [],
+               "live": {"wsPath": stream_path(analysis.experiment_id) + query, "analysis": analysis.pk,
+                        "status": analysis.status,
+                        "statusUrl": reverse("analysis-status", args=[0]).replace("/0/", "/{id}/") + query}}
+    return render(request, "dashboard/analysis_detail.html", context)
+
+
+def analysis_status(request, pk):
+    analysis, _, _ = _viewable(request, pk)
+    return JsonResponse(analysis.to_dict(result=False))
+
+
+def analysis_export_json(request, pk):
+    analysis, _, _ = _viewable(request, pk)
+    response = JsonResponse(analysis.to_dict())
+    response["Content-Disposition"] = f'attachment; filename="analysis-{analysis.pk}-{analysis.kind}.json"'
+    return response
+
+
+def analysis_export_csv(request, pk):
+    analysis, _, _ = _viewable(request, pk)
+    header, rows = series_rows(analysis)
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="analysis-{analysis.pk}-{analysis.kind}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(["" if v is None else repr(v) if isinstance(v, float) else v for v in row])
+    return response

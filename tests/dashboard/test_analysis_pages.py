@@ -1,0 +1,137 @@
+"""Analysis result pages, exports and permissions: the paper's figures built from stored results,
+full-resolution CSV/JSON, the owner requests, a share token only reads."""
+import csv
+import io
+
+import pytest
+from django.urls import reverse
+
+from dashboard.analyses import execute_analysis, request_analysis
+from dashboard.models import Analysis, ShareLink, Status
+from tests.dashboard.test_analyses import _runs, analysis_queue, finished  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _done(exp, kind, params, *runs):
+    analysis = request_analysis(exp, kind, params, *runs)
+    assert execute_analysis(analysis.pk) == Status.DONE, Analysis.objects.get(pk=analysis.pk).error
+    analysis.refresh_from_db()
+    return analysis
+
+
+def _nodes(node):
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _nodes(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _nodes(value)
+
+
+def _lines(item) -> list[dict]:
+    """Each Line renderer of a json_item: its source name, data, whether dashed, and y range."""
+    lines = []
+    for node in _nodes(item["doc"]):
+        attrs = node.get("attributes", {})
+        if node.get("name") == "GlyphRenderer" and attrs.get("glyph", {}).get("name") == "Line":
+            source = attrs["data_source"]["attributes"]
+            lines.append({"name": source["name"], "data": dict(source["data"]["entries"]),
+                          "dashed": attrs["glyph"]["attributes"].get("line_dash", []) not in ([], "solid"),
+                          "y_range": attrs.get("y_range_name", "default")})
+    return lines
+
+
+def test_it_draws_the_parametric_plot_with_loss_left_and_accuracy_right(client, alice, finished, analysis_queue):
+    sb, lb = _runs(finished)
+    analysis = _done(finished, "interpolation", {"points": 9}, sb, lb)
+    client.force_login(alice)
+    response = client.get(reverse("analysis-detail", args=[analysis.pk]))
+    assert response.status_code == 200
+    item = response.context["figure"]
+    figure = next(n for n in _nodes(item["doc"]) if n.get("name") == "Figure")
+    assert [name for name, _ in figure["attributes"]["extra_y_ranges"]["entries"]] == ["accuracy"]  # + the default
+    lines = {line["name"]: line for line in _lines(item)}
+    assert set(lines) == {"train_loss", "test_loss", "train_acc", "test_acc"}
+    for name, line in lines.items():
+        assert len(line["data"]["x"]) == len(line["data"]["y"]) == 9
+        assert line["dashed"] == name.startswith("test")
+        assert line["y_range"] == ("accuracy" if name.endswith("acc") else "default")
+    assert lines["train_loss"]["data"]["y"] == analysis.result["train_loss"]
+    assert b"Keskar et al. Fig. 3" in response.content and b"bokeh/js/bokeh.min.js" in response.content
+
+    rows = list(csv.reader(io.StringIO(client.get(reverse("analysis-export-csv", args=[analysis.pk])).content.decode())))
+    assert rows[0] == ["alpha", "train_loss", "train_acc", "test_loss", "test_acc"] and len(rows) == 10
+    assert float(rows[1][1]) == analysis.result["train_loss"][0]  # repr: full precision
+    data = client.get(reverse("analysis-export-json", args=[analysis.pk])).json()
+    assert data["result"]["alphas"] == analysis.result["alphas"] and data["kind"] == "interpolation"
+
+
+def test_it_tabulates_sharpness_per_epsilon(client, alice, finished, analysis_queue):
+    _, lb = _runs(finished)
+    analysis = _done(finished, "sharpness", {"epsilons": [1e-3, 5e-4], "max_iter": 2, "restarts": 1}, lb)
+    client.force_login(alice)
+    html = client.get(reverse("analysis-detail", args=[analysis.pk])).content.decode()
+    assert html.count('<tr data-epsilon="') == 2 and "solver message" in html and "restarts: max" in html
+    assert "subspace_seed: 0" in html  # every option the trainer recorded
+    rows = list(csv.reader(io.StringIO(client.get(reverse("analysis-export-csv", args=[analysis.pk])).content.decode())))
+    assert [float(r[0]) for r in rows[1:]] == [1e-3, 5e-4]
+
+
+def test_it_shows_the_hessian_spectrum_and_the_landscape(client, alice, finished, analysis_queue):
+    sb, _ = _runs(finished)
+    hessian = _done(finished, "hessian", {"k": 2, "n_samples": 128}, sb)
+    assert len(hessian.result["eigen"]["eigenvalues"]) == 2 and hessian.result["trace"]["samples"] >= 1
+    landscape = _done(finished, "landscape", {"resolution": 5, "span": 0.5, "n_samples": 64}, sb)
+    client.force_login(alice)
+
+    item = client.get(reverse("analysis-detail", args=[hessian.pk])).context["figure"]
+    density = next(n for n in _nodes(item["doc"]) if n.get("attributes", {}).get("name") == "density")
+    assert any(n.get("name") == "LogScale" for n in _nodes(item["doc"]))  # the density's log y axis
+    assert density["attributes"]["data"]["entries"]
+
+    item = client.get(reverse("analysis-detail", args=[landscape.pk])).context["figure"]
+    names = {n.get("name") for n in _nodes(item["doc"])}
+    assert {"Image", "ContourRenderer"} <= names
+    images = [n for n in _nodes(item["doc"]) if n.get("attributes", {}).get("name") in ("train_loss", "test_loss")]
+    assert len(images) == 2  # train and test grids
+    rows = list(csv.reader(io.StringIO(client.get(reverse("analysis-export-csv", args=[landscape.pk])).content.decode())))
+    assert len(rows) == 1 + 5 * 5
+    centre = next(r for r in rows[1:] if float(r[0]) == 0 and float(r[1]) == 0)
+    assert float(centre[2]) == pytest.approx(landscape.result["train_loss"][2][2])
+
+
+def test_it_lets_only_the_owner_request_and_a_share_token_read(client, alice, bob, finished, analysis_queue):
+    sb, lb = _runs(finished)
+    url = reverse("analysis-request", args=[finished.pk])
+    client.force_login(bob)
+    assert client.post(url, {"kind": "sharpness", "run": sb.pk}).status_code == 404
+    assert not Analysis.objects.exists()
+
+    client.force_login(alice)
+    response = client.post(url, {"kind": "sharpness", "run": sb.pk, "epsilons": "1e-3", "max_iter": "2"}, follow=True)
+    analysis = Analysis.objects.get()
+    assert analysis.params["epsilons"] == [1e-3] and b"Queued the sharpness analysis" in response.content
+    response = client.post(url, {"kind": "sharpness", "run": sb.pk, "epsilons": "0.001", "max_iter": "2"}, follow=True)
+    assert Analysis.objects.count() == 1 and b"served from the database" in response.content
+    response = client.post(url, {"kind": "interpolation", "run": sb.pk, "run_b": lb.pk, "points": "1"}, follow=True)
+    assert b"points must be between 2 and 401" in response.content and Analysis.objects.count() == 1
+    page = client.get(reverse("experiment-detail", args=[finished.pk])).content.decode()
+    assert 'id="analysis-form-sharpness"' in page and f'data-analysis="{analysis.pk}"' in page
+    execute_analysis(analysis.pk)
+
+    client.force_login(bob)
+    for name in ("analysis-detail", "analysis-export-json", "analysis-export-csv", "analysis-status"):
+        assert client.get(reverse(name, args=[analysis.pk])).status_code == 404
+
+    client.logout()
+    token = ShareLink.objects.create(experiment=finished).token
+    for name in ("analysis-detail", "analysis-export-json", "analysis-export-csv", "analysis-status"):
+        assert client.get(reverse(name, args=[analysis.pk]) + f"?token={token}").status_code == 200
+    page = client.get(reverse("shared-experiment", args=[token])).content.decode()
+    assert f'data-analysis="{analysis.pk}"' in page and "analysis-form-" not in page
+    assert f'/analyses/{analysis.pk}/?token={token}' in page
+    response = client.post(url + f"?token={token}", {"kind": "sharpness", "run": sb.pk, "epsilons": "5e-4"})
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    assert Analysis.objects.count() == 1
