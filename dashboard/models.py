@@ -94,6 +94,17 @@ class Experiment(models.Model):
             return True
         return bool(token) and self.share_links.active().filter(token=token).exists()
 
+    def remove(self) -> None:
+        """Delete the experiment with its runs, points and analyses. Training runs are asked to
+        stop (their worker removes their files); locking the run rows first keeps a worker's
+        in-flight flush from adding points between the delete's collection and its commit."""
+        with transaction.atomic():
+            for run in self.runs.select_for_update():
+                run.request_cancel()
+                if run.status != Status.RUNNING:
+                    run.remove_files()
+            self.delete()
+
     def can_edit(self, user) -> bool:
         return user.is_authenticated and (user.pk == self.owner_id or user.is_superuser)
 

@@ -62,7 +62,10 @@ def experiment_figure(runs, series=None) -> dict:
     runs = list(runs)
     if series is None:
         series = load_series([r.pk for r in runs], PLOTTED)
-    item = json.loads(_skeleton(tuple((r.pk, r.role) for r in runs)))
+    text = _skeleton(tuple(r.role for r in runs))
+    for i, run in enumerate(runs):  # the skeleton's sources are named by position: name them by run
+        text = text.replace(f'"r#{i}:', f'"r{run.pk}:')
+    item = json.loads(text)
     serializer = Serializer(deferred=False)
     for source in _named_sources(item["doc"]):
         run, _, metric = source["attributes"]["name"][1:].partition(":")
@@ -86,8 +89,11 @@ def _named_sources(node):
 
 
 @functools.lru_cache(maxsize=64)
-def _skeleton(layout: tuple[tuple[int, str], ...]) -> str:
-    """The figures for runs [(id, role), ...] with every source empty, as json_item JSON text."""
+def _skeleton(layout: tuple[str, ...]) -> str:
+    """The figures for runs of roles [role, ...] with every source empty, as json_item JSON
+    text; run i's sources are named "r#<i>:<metric>". Keyed by the roles alone, so every
+    experiment of the same shape (e.g. 3 SB + 3 LB) shares one cached build."""
+    layout = tuple(enumerate(layout))
     roles = sorted({role for _, role in layout}, key=lambda role: (role not in ROLE_COLORS, role))
     glyphs = _Glyphs()
     figures = []
@@ -97,7 +103,7 @@ def _skeleton(layout: tuple[tuple[int, str], ...]) -> str:
         items = []
         for metric, dash, suffix in lines:
             for run_id, role in layout:
-                fig.renderers.append(GlyphRenderer(data_source=_source(f"r{run_id}:{metric}"),
+                fig.renderers.append(GlyphRenderer(data_source=_source(f"r#{run_id}:{metric}"),
                                                    glyph=glyphs(role, dash, False)))
             for role in roles:
                 mean = GlyphRenderer(data_source=_source(f"mean:{role}:{metric}"), glyph=glyphs(role, dash, True))

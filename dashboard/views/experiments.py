@@ -82,10 +82,6 @@ def _render_detail(request, experiment, token):
 @require_POST
 def experiment_delete(request, pk):
     experiment = editable_experiment(request, pk)
-    for run in experiment.runs.all():
-        run.request_cancel()  # a worker holding a run stops at its next step and removes its files
-        if run.status != "running":
-            run.remove_files()
-    experiment.delete()
+    experiment.remove()
     messages.success(request, f"Deleted {experiment.name}.")
     return redirect("experiment-list")
