@@ -1,0 +1,185 @@
+"""Every result page in headless Chromium, against the real lab (web server, Redis, its one
+worker): small experiments of each kind and analyses of each kind are made once for the
+module and finished by the lab's worker; each page's figure is read back from the Bokeh
+documents BokehJS built in the browser, and its lines and points are compared with what
+the database holds (runs, epochs, batch sizes, alphas, grid sizes)."""
+import shutil
+
+import pytest
+
+from tests.dashboard.labprocess import start_lab
+from tests.dashboard.pagecheck import EXTRA_Y_RANGES, build_results, by_source, renderers
+
+CHROMIUM = "/usr/bin/chromium" if shutil.os.path.exists("/usr/bin/chromium") else shutil.which("chromium")
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
+PER_EPOCH = ("train_loss", "test_loss", "train_acc", "test_acc", "dist_init")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    path = tmp_path_factory.mktemp("pages")
+    lab = start_lab(path)
+    try:
+        lab.expected = build_results(lab, path / "var")
+        yield lab
+    finally:
+        lab.stop()
+
+
+@pytest.fixture(scope="module")
+def browser_context(lab):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(lab.url + "/accounts/login/")
+        page.fill("#id_username", "admin")
+        page.fill("#id_password", lab.admin_password())
+        page.click("main button[type=submit]")
+        page.wait_for_load_state()
+        page.close()
+        yield context
+        browser.close()
+
+
+@pytest.fixture
+def page(browser_context):
+    """A logged-in page; the test fails on any uncaught error in the page's scripts."""
+    page = browser_context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield page
+    page.close()
+    assert errors == [], errors
+
+
+def _open_experiment(page, lab, kind: str, documents: int):
+    """The experiment page, once its live plots (and design figure, if any) are embedded."""
+    page.goto(f"{lab.url}/experiments/{lab.expected[kind]['pk']}/")
+    page.wait_for_function("window.labLive && window.labLive.state === 'live'", timeout=30000)
+    page.wait_for_function(f"Bokeh.documents.length === {documents}", timeout=30000)
+    assert page.locator("#plots canvas").first.is_visible()
+    if documents == 2:
+        assert page.locator("#design-figure canvas").first.is_visible()
+    assert page.get_attribute("#design-results", "data-complete") == "1"  # every run and analysis finished
+    assert page.locator("#results-pending").count() == 0
+
+
+def _open_analysis(page, lab, kind: str):
+    page.goto(f"{lab.url}/analyses/{lab.expected[kind]['pk']}/")
+    page.wait_for_function("window.labAnalyses && window.labAnalyses.figure === 'embedded'", timeout=30000)
+    assert page.locator("#analysis-plots canvas").first.is_visible()
+
+
+def test_it_draws_each_runs_per_step_and_per_epoch_lines_with_every_stored_point(page, lab):
+    expected = lab.expected["trajectory"]
+    _open_experiment(page, lab, "trajectory", documents=2)
+    lines = by_source(page)
+    roles = {}
+    for run_id, run in expected["runs"].items():
+        roles[run["role"]] = run["points"]
+        for metric, count in run["points"].items():
+            assert count > 0, (run, metric)
+            line = lines[f"r{run_id}:{metric}"]
+            assert line["glyph"] == "Line" and line["n"] == count, (run_id, metric, line)
+    assert set(roles) == {"SB", "LB"}
+    assert roles["SB"]["loss"] > roles["LB"]["loss"]  # 256 examples: 8 steps of 32 per epoch, 2 of 128
+    assert all(roles[r][m] == 4 for r in roles for m in PER_EPOCH)  # 4 epochs
+    # the bold means, computed in the browser: one seed, so one point per point of the run
+    for role, points in roles.items():
+        for metric, count in points.items():
+            assert lines[f"mean:{role}:{metric}"]["n"] == count, (role, metric)
+    run_lines = [name for name in lines if name.startswith("r")]
+    assert len(run_lines) == 2 * 6  # loss + 5 per-epoch metrics for each of the 2 runs
+
+
+def test_it_draws_the_trajectory_figure_with_one_point_per_kept_iterate(page, lab):
+    expected = lab.expected["trajectory"]
+    _open_experiment(page, lab, "trajectory", documents=2)
+    lines = {name: r for name, r in by_source(page).items() if name.startswith("fig:trajectory:")}
+    assert set(lines) == {f"fig:trajectory:{role} {e}" for role in ("SB", "LB") for e in ("0.001", "0.0005")}
+    for name, line in lines.items():
+        role = name.split(":")[2].split()[0]
+        assert expected["iterates"][role] == 2  # epochs 2 and 4 of 4, every 2
+        assert line["n"] == expected["iterates"][role], name
+        assert line["dashed"] == name.endswith("0.0005")
+    markers = [r for r in renderers(page) if r["source"] in lines and r["glyph"] == "Scatter"]
+    assert len(markers) == 4 and all(m["n"] == 2 for m in markers)
+
+
+def test_it_draws_the_sweep_figure_with_one_point_per_batch_size(page, lab):
+    expected = lab.expected["sweep"]
+    _open_experiment(page, lab, "sweep", documents=2)
+    lines = {name: r for name, r in by_source(page).items() if name.startswith("fig:sweep:")}
+    assert set(lines) == {"fig:sweep:test_acc", "fig:sweep:sharpness 0.001", "fig:sweep:sharpness 0.0005"}
+    assert expected["batches"] == [16, 64, 256] and expected["sharpened"] == 3
+    assert lines["fig:sweep:test_acc"]["n"] == len(expected["batches"])
+    for e in ("0.001", "0.0005"):
+        assert lines[f"fig:sweep:sharpness {e}"]["n"] == expected["sharpened"]
+    assert sum(1 for name in by_source(page) if name.startswith("r") and name.endswith(":loss")) == 3  # a run each
+
+
+def test_it_draws_the_warm_start_figure_with_one_point_per_sb_snapshot(page, lab):
+    expected = lab.expected["warmstart"]
+    _open_experiment(page, lab, "warmstart", documents=2)
+    lines = {name: r for name, r in by_source(page).items() if name.startswith("fig:warmstart:")}
+    assert expected["lb_runs"] == 3  # from SB epochs 0, 2 and 4
+    assert lines["fig:warmstart:lb_test_acc"]["n"] == expected["lb_runs"]
+    assert lines["fig:warmstart:sb_test_acc"]["n"] == expected["sb_points"] == 2  # epoch 0 has no test accuracy
+    for e in ("0.001", "0.0005"):
+        assert lines[f"fig:warmstart:sharpness {e}"]["n"] == expected["sharpened"] == 3
+
+
+def test_it_tables_sb_lb_and_each_remedy_with_a_sharpness_each(page, lab):
+    expected = lab.expected["remedies"]
+    _open_experiment(page, lab, "remedies", documents=1)  # a table, no design figure
+    headers = page.locator("#table-remedies thead th").all_inner_texts()
+    assert headers[0] == "variant" and "sharpness ε 0.001" in headers
+    rows = [row.locator("td").all_inner_texts() for row in page.locator("#table-remedies tbody tr").all()]
+    assert [row[0] for row in rows] == expected["roles"] == ["SB", "LB", "LB + ghost BN"]
+    sharpness = headers.index("sharpness ε 0.001")
+    assert expected["sharpened"] == 3
+    assert all(float(row[sharpness].split(" ")[0]) > 0 for row in rows), rows
+    assert all(row[headers.index("seeds")] == "1" for row in rows)
+    loss_lines = [n for n in by_source(page) if n.startswith("r") and n.endswith(":loss")]
+    assert len(loss_lines) == 3  # one per variant's run
+
+
+def test_it_draws_the_parametric_plot_with_four_lines_of_every_alpha_on_two_y_ranges(page, lab):
+    points = lab.expected["interpolation"]["points"]
+    _open_analysis(page, lab, "interpolation")
+    lines = by_source(page)
+    assert set(lines) == {"train_loss", "test_loss", "train_acc", "test_acc"}
+    for name, line in lines.items():
+        assert line["glyph"] == "Line" and line["n"] == points, (name, line)
+        assert line["y_range"] == ("accuracy" if name.endswith("acc") else "default")
+        assert line["dashed"] == name.startswith("test")
+    assert page.evaluate(EXTRA_Y_RANGES) == [["accuracy"]]  # the right axis, besides the default left one
+    assert page.locator("#analysis-plots canvas").count() >= 1
+
+
+def test_it_draws_the_hessian_eigenvalues_and_density(page, lab):
+    expected = lab.expected["hessian"]
+    _open_analysis(page, lab, "hessian")
+    lines = by_source(page)
+    assert set(lines) == {"eigenvalues", "density"}
+    assert lines["eigenvalues"]["glyph"] == "Scatter" and lines["eigenvalues"]["n"] == expected["eigenvalues"] == 2
+    assert lines["density"]["glyph"] == "Line" and lines["density"]["n"] == expected["density"] > 0
+    assert page.locator("#hessian-table tbody tr").count() == expected["eigenvalues"] + 1  # and the trace
+
+
+def test_it_draws_the_landscape_as_images_with_contours(page, lab):
+    resolution = lab.expected["landscape"]["resolution"]
+    _open_analysis(page, lab, "landscape")
+    drawn = renderers(page)
+    images = {r["source"]: r for r in drawn if r["glyph"] == "Image"}
+    assert set(images) == {"train_loss", "test_loss"}
+    assert all(r["image_shape"] == [resolution, resolution] for r in images.values())
+    contours = [r for r in drawn if r["glyph"] == "MultiLine"]
+    assert len(contours) == 2 and all(r["contour_lines"] > 0 for r in contours), contours
+    centres = [r for r in drawn if r["glyph"] == "Scatter"]
+    assert len(centres) == 2 and all(r["n"] == 1 for r in centres)  # the run's weights, at (0, 0)
