@@ -49,7 +49,7 @@ def test_a_new_user_reproduces_the_gap_and_the_sharp_minima_and_shares_them(tmp_
             page.select_option("#id_preset", "sharpness")
             expect(page.locator("#id_kind")).to_have_value("sharpness")
             expect(page.locator("#plan-text")).to_contain_text("6 runs, 12 analyses")
-            page.fill("#id_epochs", "20")  # shorter than the preset's 50, for the test's time
+            page.fill("#id_epochs", "20")  # shorter than the preset's 100, for the test's time
             page.fill("#id_seeds", "1")
             expect(page.locator("#plan-text")).to_contain_text("2 runs, 4 analyses")
             page.click("#experiment-form button[type=submit]")
