@@ -20,10 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.dashboard.labprocess import start_lab  # noqa: E402
-
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync"]
+from tests.dashboard.labprocess import launch, log_in, start_lab  # noqa: E402
 
 
 def main() -> None:
@@ -36,12 +33,9 @@ def main() -> None:
     lab = start_lab(Path(tempfile.mkdtemp(prefix="bench-preset-")), timeout=180)
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+            browser = launch(p)
             page = browser.new_page()
-            page.goto(lab.url + "/accounts/login/")
-            page.fill("#id_username", "admin")
-            page.fill("#id_password", lab.admin_password())
-            page.click("main button[type=submit]")
+            log_in(page, lab)
             page.goto(lab.url + "/experiments/new/")
             page.select_option("#id_preset", args.preset)
             if args.epochs:

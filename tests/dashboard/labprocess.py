@@ -2,12 +2,15 @@
 import os
 import pathlib
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from dataclasses import dataclass
+
+import pytest
 
 from dashboard.embedded_redis import free_port
 
@@ -86,3 +89,21 @@ def command_line(pid: int) -> str:
         return pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+# -- the browser ---------------------------------------------------------------------------
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
+
+
+def launch(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+
+
+def log_in(page, lab: LabProcess) -> None:
+    page.goto(lab.url + "/accounts/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", lab.admin_password())
+    page.click("main button[type=submit]")

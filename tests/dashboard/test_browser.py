@@ -1,17 +1,11 @@
 """The lab in headless Chromium, as a researcher uses it: log in, start an experiment, watch
 live points arrive, cancel a run, and open the share link logged out."""
 import re
-import shutil
-import time
 
-import pytest
 
-from tests.dashboard.labprocess import start_lab
+from tests.dashboard.labprocess import launch, log_in, needs_chromium, start_lab
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
+pytestmark = needs_chromium
 
 
 def _points(page) -> int:
@@ -24,15 +18,12 @@ def test_it_runs_an_experiment_live_cancels_a_run_and_shares_it(tmp_path):
     lab = start_lab(tmp_path)
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+            browser = launch(p)
             page = browser.new_page()
             errors = []
             page.on("pageerror", lambda e: errors.append(str(e)))
 
-            page.goto(lab.url + "/accounts/login/")
-            page.fill("#id_username", "admin")
-            page.fill("#id_password", lab.admin_password())
-            page.click("main button[type=submit]")
+            log_in(page, lab)
             page.goto(lab.url + "/experiments/new/")
             page.fill("#id_name", "browser gap")
             page.fill("#id_epochs", "40")

@@ -2,19 +2,14 @@
 sharpness request from its form, the list's status going live to done, and the result page."""
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
 
-import pytest
 
-from tests.dashboard.labprocess import ROOT, start_lab
+from tests.dashboard.labprocess import ROOT, launch, log_in, needs_chromium, start_lab
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
+pytestmark = needs_chromium
 
 CREATE = """
 from django.contrib.auth import get_user_model
@@ -42,14 +37,11 @@ def test_it_requests_a_sharpness_analysis_sees_it_finish_live_and_opens_it(tmp_p
     try:
         pk = _create_experiment(lab, tmp_path)
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+            browser = launch(p)
             page = browser.new_page()
             errors = []
             page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(lab.url + "/accounts/login/")
-            page.fill("#id_username", "admin")
-            page.fill("#id_password", lab.admin_password())
-            page.click("main button[type=submit]")
+            log_in(page, lab)
             page.wait_for_load_state()
 
             deadline = time.monotonic() + 180

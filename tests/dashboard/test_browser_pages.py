@@ -3,17 +3,13 @@ worker): small experiments of each kind and analyses of each kind are made once 
 module and finished by the lab's worker; each page's figure is read back from the Bokeh
 documents BokehJS built in the browser, and its lines and points are compared with what
 the database holds (runs, epochs, batch sizes, alphas, grid sizes)."""
-import shutil
 
 import pytest
 
-from tests.dashboard.labprocess import start_lab
+from tests.dashboard.labprocess import launch, log_in, needs_chromium, start_lab
 from tests.dashboard.pagecheck import EXTRA_Y_RANGES, build_results, by_source, renderers
 
-CHROMIUM = "/usr/bin/chromium" if shutil.os.path.exists("/usr/bin/chromium") else shutil.which("chromium")
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
+pytestmark = needs_chromium
 PER_EPOCH = ("train_loss", "test_loss", "train_acc", "test_acc", "dist_init")
 
 
@@ -33,13 +29,10 @@ def browser_context(lab):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        browser = launch(p)
         context = browser.new_context()
         page = context.new_page()
-        page.goto(lab.url + "/accounts/login/")
-        page.fill("#id_username", "admin")
-        page.fill("#id_password", lab.admin_password())
-        page.click("main button[type=submit]")
+        log_in(page, lab)
         page.wait_for_load_state()
         page.close()
         yield context

@@ -3,16 +3,11 @@ server, Redis, one Celery worker): choose the MNIST-1D gap + sharpness preset, a
 worker trains and analyses it, the finished page shows the paper's two findings (SB tests
 better, LB sits in a sharper minimum), and the share link shows the same page logged out."""
 import re
-import shutil
 
-import pytest
 
-from tests.dashboard.labprocess import start_lab
+from tests.dashboard.labprocess import launch, log_in, needs_chromium, start_lab
 
-CHROMIUM = "/usr/bin/chromium" if shutil.os.path.exists("/usr/bin/chromium") else shutil.which("chromium")
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
+pytestmark = needs_chromium
 
 
 def _column(page, table: str, label: str) -> dict[str, float]:
@@ -36,14 +31,11 @@ def test_a_new_user_reproduces_the_gap_and_the_sharp_minima_and_shares_them(tmp_
     lab = start_lab(tmp_path)
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+            browser = launch(p)
             page = browser.new_page()
             errors = []
             page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(lab.url + "/accounts/login/")
-            page.fill("#id_username", "admin")
-            page.fill("#id_password", lab.admin_password())
-            page.click("main button[type=submit]")
+            log_in(page, lab)
 
             page.goto(lab.url + "/experiments/new/")
             page.select_option("#id_preset", "sharpness")
