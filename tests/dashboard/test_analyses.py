@@ -1,19 +1,16 @@
 """Analyses requested and computed: dedup by the weights' identity, params validation, real Celery
 execution with live progress, failures kept."""
-import asyncio
 
 import pytest
 import torch
-from asgiref.sync import async_to_sync
 from celery.contrib.testing.worker import start_worker
-from channels.layers import get_channel_layer
 
 from dashboard.analyses import request_analysis, validate_params
 from dashboard.celery import app as celery_app
 from dashboard.models import Analysis, Experiment, Status
-from dashboard.publisher import group_name
 from dashboard.training import execute_run
 from tests.dashboard.conftest import TINY
+from tests.dashboard.listening import drain, listen
 from tests.dashboard.workers import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -49,23 +46,6 @@ def _worker(lab_settings):
     return start_worker(celery_app, pool="solo", concurrency=1, perform_ping_check=False,
                         queues=[lab_settings["analysis_queue"]], shutdown_timeout=120)
 
-
-def _listen(experiment_id):
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(group_name(experiment_id), channel)
-    return layer, channel
-
-
-def _drain(layer, channel, idle: float = 1.0) -> list[dict]:
-    async def drain():
-        messages = []
-        while True:
-            try:
-                messages.append(await asyncio.wait_for(layer.receive(channel), idle))
-            except asyncio.TimeoutError:
-                return messages
-    return async_to_sync(drain)()
 
 
 # -- requesting ---------------------------------------------------------------------------
@@ -138,12 +118,12 @@ def test_it_refuses_unfinished_runs_and_bad_pairs(experiment, finished, analysis
 
 def test_it_computes_sharpness_and_interpolation_on_a_real_worker_with_live_progress(finished, lab_settings):
     sb, lb = _runs(finished)
-    layer, channel = _listen(finished.pk)
+    layer, channel = listen(finished.pk)
     sharp = request_analysis(finished, "sharpness", {"epsilons": [1e-3, 5e-4], "max_iter": 3}, lb)
     interp = request_analysis(finished, "interpolation", {"bn": "batch", "points": 7}, sb, lb)
     with _worker(lab_settings):
         wait_until(lambda: all(a.is_finished for a in Analysis.objects.all()), 180, "both analyses to finish")
-    messages = [m for m in _drain(layer, channel) if m["type"] == "analysis.status"]
+    messages = [m for m in drain(layer, channel) if m["type"] == "analysis.status"]
 
     sharp.refresh_from_db()
     interp.refresh_from_db()

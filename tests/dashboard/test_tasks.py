@@ -1,42 +1,22 @@
 """Training through a real Celery worker on the real broker: points in the database, the
 same points on the channel layer, cancelling with a checkpoint, resuming, and recovering a
 run whose worker was killed."""
-import asyncio
 import pathlib
 import signal
 import time
 
 import pytest
-from asgiref.sync import async_to_sync
 from celery.contrib.testing.worker import start_worker
-from channels.layers import get_channel_layer
 
 from dashboard.celery import app as celery_app
 from dashboard.models import Experiment, MetricPoint, Run, Status
 from dashboard.presets import ExperimentSpec
-from dashboard.publisher import group_name
 from tests.dashboard.conftest import TINY
+from tests.dashboard.listening import drain, listen
 from tests.dashboard.workers import kill_group, wait_until, worker_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-
-def _listen(experiment_id):
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(group_name(experiment_id), channel)
-    return layer, channel
-
-
-def _drain(layer, channel, idle: float = 1.0) -> list[dict]:
-    async def drain():
-        messages = []
-        while True:
-            try:
-                messages.append(await asyncio.wait_for(layer.receive(channel), idle))
-            except asyncio.TimeoutError:
-                return messages
-    return async_to_sync(drain)()
 
 
 def _experiment(owner, spec) -> Experiment:
@@ -56,12 +36,12 @@ def _worker(lab_settings):
 
 def test_it_trains_runs_end_to_end_storing_and_publishing_every_point(alice, lab_settings):
     exp = _experiment(alice, TINY)
-    layer, channel = _listen(exp.pk)
+    layer, channel = listen(exp.pk)
     with _worker(lab_settings):
         for run in exp.runs.all():
             run.enqueue()
         wait_until(lambda: all(r.is_finished for r in exp.runs.all()), 180, "both runs to finish")
-    messages = _drain(layer, channel)
+    messages = drain(layer, channel)
 
     exp.refresh_from_db()
     assert exp.status == Status.DONE
@@ -88,7 +68,7 @@ def test_it_cancels_with_a_checkpoint_and_resumes_from_it(alice, lab_settings):
     exp = _experiment(alice, spec)
     run = exp.runs.get(role="SB")
     exp.runs.get(role="LB").request_cancel()  # only SB matters here
-    layer, channel = _listen(exp.pk)
+    layer, channel = listen(exp.pk)
     total = 40 * (256 // 16)
     with _worker(lab_settings):
         run.enqueue()
@@ -102,7 +82,7 @@ def test_it_cancels_with_a_checkpoint_and_resumes_from_it(alice, lab_settings):
 
         assert run.resume()
         wait_until(lambda: Run.objects.get(pk=run.pk).status == Status.DONE, 180, "the resumed run to finish")
-    messages = _drain(layer, channel)
+    messages = drain(layer, channel)
     assert _steps(run) == list(range(1, total + 1))
     assert _steps(run, "train_loss") == list(range(1, 41))
     after = [step for m in messages if m["type"] == "run.metrics" and m["run"] == run.pk and m["seq"] > seq_at_cancel
@@ -127,7 +107,7 @@ def test_it_resumes_a_run_whose_worker_was_killed_without_losing_or_repeating_a_
     epochs_done = len(_steps(run, "train_loss"))
     assert killed_at.status == Status.RUNNING and max(_steps(run)) < total
     time.sleep(2.5)  # the new worker below deems 2 s without a heartbeat lost
-    layer, channel = _listen(exp.pk)
+    layer, channel = listen(exp.pk)
 
     # a new worker finds the lost run at start-up and resumes it
     with worker_process(lab_settings, log, LBLAB_STALE_AFTER_S="2"):
@@ -136,7 +116,7 @@ def test_it_resumes_a_run_whose_worker_was_killed_without_losing_or_repeating_a_
     assert _steps(run) == list(range(1, total + 1))
     assert _steps(run, "test_loss") == list(range(1, 31))
     # resumed from the last checkpoint (written after the last or the one before last epoch seen)
-    replayed = [step for m in _drain(layer, channel) if m["type"] == "run.metrics"
+    replayed = [step for m in drain(layer, channel) if m["type"] == "run.metrics"
                 for step, _ in m["points"].get("loss", [])]
     steps_per_epoch = 512 // 16
     assert min(replayed) in (steps_per_epoch * (epochs_done - 1) + 1, steps_per_epoch * epochs_done + 1)
