@@ -164,6 +164,32 @@ def weights_identity(run: Run, epoch: int | None) -> str:
     return _file_sha256(str(path), stat.st_mtime_ns, stat.st_size)
 
 
+ARCHITECTURE = ("net", "dataset", "width", "depth")  # the TrainConfig fields that fix the parameters' shapes
+
+
+def architecture_mismatch(run: Run, other: Run) -> str:
+    """Why the two runs' weights cannot be mixed ("" when they can)."""
+    differ = [name for name in ARCHITECTURE if run.config.get(name) != other.config.get(name)]
+    if not differ:
+        return ""
+    def describe(r: Run) -> str:
+        return ", ".join(f"{n} {'default' if r.config.get(n) is None else r.config.get(n)}" for n in differ)
+    return f"run #{other.pk} has {describe(other)} but run #{run.pk} has {describe(run)}"
+
+
+def partner_runs(experiment, user, limit: int = 200) -> list[Run]:
+    """Finished runs of the user's other experiments whose weights mix with this experiment's
+    (same network and data): the far ends interpolation may take beyond this experiment."""
+    from dashboard.models import Experiment
+
+    config = experiment.config
+    others = (Run.objects.filter(experiment__in=Experiment.objects.visible_to(user), status=Status.DONE,
+                                 config__net=config.get("net"), config__dataset=config.get("dataset"))
+              .exclude(experiment=experiment).select_related("experiment").order_by("-experiment_id", "seed", "role"))
+    mine = experiment.runs.first()
+    return [run for run in others[:limit] if mine is None or not architecture_mismatch(mine, run)]
+
+
 # -- requesting ---------------------------------------------------------------------------
 
 def request_analysis(experiment, kind: str, params: dict, run, run_b=None, *, epoch: int | None = None,
@@ -173,10 +199,14 @@ def request_analysis(experiment, kind: str, params: dict, run, run_b=None, *, ep
     if run is None or run.experiment_id != experiment.pk:
         raise ValueError("run: choose a run of this experiment")
     if kind == "interpolation":
-        if run_b is None or run_b.experiment_id != experiment.pk:
-            raise ValueError("run_b: interpolation needs a second run of this experiment (the large-batch end)")
+        if run_b is None:
+            raise ValueError("run_b: interpolation needs a second run (the large-batch end), of this experiment "
+                             "or another of yours")
         if run_b.pk == run.pk:
             raise ValueError("run_b: choose a run other than run; the path between a model and itself is a point")
+        mismatch = architecture_mismatch(run, run_b)
+        if mismatch:
+            raise ValueError(f"run_b: {mismatch}; interpolation needs two runs of the same network on the same data")
     elif run_b is not None:
         raise ValueError(f"run_b: only interpolation takes a second run, not {kind}")
     if epoch is not None:

@@ -43,6 +43,8 @@ def compute(analysis, progress) -> dict:
     if analysis.kind == "interpolation":
         from trainer.analysis import interpolate
 
+        if analysis.run_b is None:
+            raise ValueError("run_b: the far end's run was deleted before the interpolation ran")
         model_b = _trainer(analysis.run_b, analysis.epoch).model
         alphas = torch.linspace(p["alpha_min"], p["alpha_max"], p["points"])
         return interpolate(trainer.model, model_b, data.x_train, data.y_train, data.x_test, data.y_test,

@@ -294,7 +294,8 @@ class Analysis(models.Model):
 
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="analyses")
     run = models.ForeignKey(Run, on_delete=models.CASCADE, null=True, blank=True, related_name="analyses")
-    run_b = models.ForeignKey(Run, on_delete=models.CASCADE, null=True, blank=True, related_name="analyses_as_b")
+    # interpolation's far end, possibly another experiment's run: deleting that one keeps the result
+    run_b = models.ForeignKey(Run, on_delete=models.SET_NULL, null=True, blank=True, related_name="analyses_as_b")
     epoch = models.IntegerField(null=True, blank=True)  # a snapshot epoch; None: the final checkpoint
     kind = models.CharField(max_length=40)  # "sharpness", "interpolation", "hessian", "landscape"
     params = models.JSONField(default=dict, blank=True)  # validated, every default filled in

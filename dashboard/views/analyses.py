@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from dashboard.analyses import KINDS, SCHEMAS, request_analysis
 from dashboard.analysis_plots import analysis_figure, series_rows
-from dashboard.models import Analysis
+from dashboard.models import Analysis, Experiment, Run
 from dashboard.routing import stream_path
 from dashboard.views.access import editable_experiment
 
@@ -35,9 +35,8 @@ def analysis_request(request, pk):
     try:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
-        runs = {run.pk: run for run in experiment.runs.all()}
-        run = runs.get(_int_or_none(request.POST.get("run")))
-        run_b = runs.get(_int_or_none(request.POST.get("run_b"))) if kind == "interpolation" else None
+        run = experiment.runs.filter(pk=_int_or_none(request.POST.get("run"))).first()
+        run_b = _far_end(request, request.POST.get("run_b")) if kind == "interpolation" else None
         analysis = request_analysis(experiment, kind, _form_params(kind, request.POST), run, run_b,
                                     epoch=request.POST.get("epoch") or None, user=request.user)
     except ValueError as err:
@@ -51,6 +50,12 @@ def analysis_request(request, pk):
     return redirect(back)
 
 
+def _far_end(request, value) -> Run | None:
+    """Interpolation's second run: any run of an experiment this user may see."""
+    return (Run.objects.filter(pk=_int_or_none(value), experiment__in=Experiment.objects.visible_to(request.user))
+            .select_related("experiment").first())
+
+
 def _int_or_none(value):
     try:
         return int(value)
@@ -59,7 +64,7 @@ def _int_or_none(value):
 
 
 def _viewable(request, pk) -> tuple[Analysis, bool, str]:
-    analysis = get_object_or_404(Analysis.objects.select_related("experiment", "run", "run_b"), pk=pk)
+    analysis = get_object_or_404(Analysis.objects.select_related("experiment", "run", "run_b__experiment"), pk=pk)
     token = request.GET.get("token")
     if not analysis.experiment.can_view(request.user, token):
         raise Http404("No such analysis")

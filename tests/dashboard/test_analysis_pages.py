@@ -135,3 +135,69 @@ def test_it_lets_only_the_owner_request_and_a_share_token_read(client, alice, bo
     response = client.post(url + f"?token={token}", {"kind": "sharpness", "run": sb.pk, "epsilons": "5e-4"})
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
     assert Analysis.objects.count() == 1
+
+
+# -- interpolation across experiments -------------------------------------------------------
+
+def _finished_experiment(owner, name, **spec):
+    import dataclasses
+
+    from dashboard.models import Experiment
+    from dashboard.training import execute_run
+    from tests.dashboard.conftest import TINY
+
+    exp = Experiment.objects.create(owner=owner, name=name, config=dataclasses.replace(TINY, **spec).to_dict())
+    for run in exp.create_runs():
+        assert execute_run(run.pk, task_id="test") == Status.DONE
+    return exp
+
+
+def test_it_interpolates_towards_a_run_of_another_of_the_users_experiments(client, alice, finished, analysis_queue):
+    from trainer.evaluate import evaluate
+    from tests.dashboard.test_analyses import _model_and_data
+
+    other = _finished_experiment(alice, "faster lr", lr=3e-3)
+    far = other.runs.get(role="LB")
+    sb, _ = _runs(finished)
+    client.force_login(alice)
+    page = client.get(reverse("experiment-detail", args=[finished.pk])).content.decode()
+    assert f'<optgroup label="faster lr (#{other.pk})">' in page and f'<option value="{far.pk}">' in page
+
+    response = client.post(reverse("analysis-request", args=[finished.pk]),
+                           {"kind": "interpolation", "run": sb.pk, "run_b": far.pk, "points": "3",
+                            "alpha_min": "0", "alpha_max": "1", "bn": "batch"}, follow=True)
+    analysis = Analysis.objects.get(experiment=finished)
+    assert analysis.run_b == far and b"Queued the interpolation analysis" in response.content
+    assert f"LB s0 of faster lr (#{other.pk})" in response.content.decode()
+    assert execute_analysis(analysis.pk) == Status.DONE, Analysis.objects.get(pk=analysis.pk).error
+    analysis.refresh_from_db()
+    # alpha = 1 is the other experiment's LB model, evaluated here on this run's data
+    model, _, config = _model_and_data(far)
+    _, data, _ = _model_and_data(sb)
+    loss, acc = evaluate(model, data.x_test, data.y_test, bn_mode="batch", batch_size=config.eval_batch_size)
+    assert analysis.result["test_loss"][2] == pytest.approx(loss, rel=1e-5)
+    assert analysis.result["test_acc"][2] == pytest.approx(acc)
+
+    other.remove()  # the far end's experiment goes; the stored result stays
+    analysis.refresh_from_db()
+    assert analysis.run_b is None and analysis.status == Status.DONE
+    page = client.get(reverse("analysis-detail", args=[analysis.pk])).content.decode()
+    assert "→ a deleted run" in page
+
+
+def test_it_refuses_a_far_end_of_someone_elses_or_of_another_network(client, alice, bob, finished, analysis_queue):
+    from dashboard.models import Run
+
+    bobs = _finished_experiment(bob, "bob's").runs.get(role="LB")
+    sb, lb = _runs(finished)
+    wide = Run.objects.create(experiment=lb.experiment, role="LB", seed=7, status=Status.DONE,
+                              config={**lb.config, "width": 64})
+    client.force_login(alice)
+    page = client.get(reverse("experiment-detail", args=[finished.pk])).content.decode()
+    assert "bob&#x27;s" not in page and f'value="{bobs.pk}"' not in page
+    url = reverse("analysis-request", args=[finished.pk])
+    response = client.post(url, {"kind": "interpolation", "run": sb.pk, "run_b": bobs.pk}, follow=True)
+    assert b"run_b: interpolation needs a second run" in response.content
+    response = client.post(url, {"kind": "interpolation", "run": sb.pk, "run_b": wide.pk}, follow=True)
+    assert f"run_b: run #{wide.pk} has width 64 but run #{sb.pk} has width default".encode() in response.content
+    assert not Analysis.objects.exists()
