@@ -1,7 +1,8 @@
 """The live stream of one experiment: joins group "experiment-<id>" and forwards its messages.
 
 Access is the page's: the owner (or a superuser), or anyone holding an active share token
-passed as ?token=. Anything else is closed with code 4403.
+passed as ?token=. Anything else is closed with code 4403, and so is a stream opened with
+a token when that link is revoked.
 """
 from urllib.parse import parse_qs
 
@@ -25,9 +26,12 @@ class ExperimentConsumer(AsyncJsonWebsocketConsumer):
         experiment_id = self.scope["url_route"]["kwargs"]["experiment_id"]
         query = parse_qs(self.scope.get("query_string", b"").decode())
         token = (query.get("token") or [None])[0]
-        if not await _may_view(experiment_id, self.scope.get("user"), token):
+        user = self.scope.get("user")
+        if not await _may_view(experiment_id, user, token):
             await self.close(code=FORBIDDEN)
             return
+        # viewing by the token alone: the stream ends when that link is revoked
+        self.token = token if not await _may_view(experiment_id, user, None) else None
         self.group = group_name(experiment_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -51,3 +55,10 @@ class ExperimentConsumer(AsyncJsonWebsocketConsumer):
 
     async def analysis_status(self, event):
         await self.send_json(event)
+
+    async def experiment_runs(self, event):
+        await self.send_json(event)
+
+    async def share_revoked(self, event):
+        if self.token and event["token"] == self.token:
+            await self.close(code=FORBIDDEN)

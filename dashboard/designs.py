@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
+from dashboard.publisher import publish_runs_added
 from trainer.config import ConfigError, TrainConfig
 from trainer.designs import REMEDIES, RemediesDesign
 from trainer.experiments import snapshot_path
@@ -195,4 +196,6 @@ def _start_warm_lb_runs(experiment, design: Design, sb_run) -> list:
         run.enqueue()
         runs.append(run)
     experiment.refresh_status()
+    ids = [run.pk for run in runs]
+    transaction.on_commit(lambda: publish_runs_added(experiment.pk, ids))
     return runs

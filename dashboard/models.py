@@ -203,7 +203,9 @@ class Run(models.Model):
             status=Status.RUNNING, task_id=task_id, heartbeat=now, error="",
             checkpoint_path=self.checkpoint_path or self.default_checkpoint_path())
         if taken:
-            Run.objects.filter(pk=self.pk, started__isnull=True).update(started=now)
+            if Run.objects.filter(pk=self.pk, started__isnull=True).update(started=now):
+                # a first start: whatever its folder holds is left from another database's run of this id
+                self.remove_files()
             self.refresh_from_db()
             self.experiment.refresh_status()
         return bool(taken)
@@ -359,9 +361,14 @@ class ShareLink(models.Model):
         return self.revoked_at is None
 
     def revoke(self) -> None:
+        """From now on the token opens nothing; streams already open on it are closed."""
         if self.revoked_at is None:
             self.revoked_at = timezone.now()
             self.save(update_fields=["revoked_at"])
+            from dashboard.publisher import publish
+
+            experiment_id, token = self.experiment_id, self.token
+            transaction.on_commit(lambda: publish(experiment_id, {"type": "share.revoked", "token": token}))
 
     @classmethod
     def experiment_for(cls, token: str | None) -> Experiment | None:

@@ -31,3 +31,8 @@ def publish_run_status(run) -> bool:
     return publish(run.experiment_id, {"type": "run.status", "run": run.pk, "status": run.status,
                                        "progress": run.progress, "eta_seconds": run.eta_seconds,
                                        "final_metrics": run.final_metrics, "error": run.error[:500]})
+
+
+def publish_runs_added(experiment_id: int, run_ids: list[int]) -> bool:
+    """Runs created after the experiment started (a design's dependent runs): pages add them."""
+    return publish(experiment_id, {"type": "experiment.runs", "runs": list(run_ids)})

@@ -56,10 +56,13 @@ class LiveRecorder:
             self.flush()
 
     def on_epoch(self, trainer, m: dict) -> None:
+        self._track_progress(trainer)
+        self.record_epoch(m["epoch"], m)
+
+    def record_epoch(self, epoch: int, m: dict) -> None:
         for name in EPOCH_METRICS:
             if name in m:
-                self.add(name, m["epoch"], m[name])
-        self._track_progress(trainer)
+                self.add(name, epoch, m[name])
         self.flush()
 
     def _track_progress(self, trainer) -> None:
@@ -138,7 +141,7 @@ def execute_run(run_id: int, task_id: str) -> str:
         trainer = Trainer(config, checkpoint_path=run.checkpoint_path)
         trainer.add_callback("on_step", recorder.on_step)
         trainer.add_callback("on_epoch", recorder.on_epoch)
-        _keep_snapshots(run, trainer)
+        _keep_snapshots(run, trainer, recorder)
         with _StopOnSigterm(trainer) as sigterm:
             result = trainer.run()
         recorder.flush()
@@ -169,9 +172,10 @@ def execute_run(run_id: int, task_id: str) -> str:
     return run.status
 
 
-def _keep_snapshots(run: Run, trainer) -> None:
+def _keep_snapshots(run: Run, trainer, recorder: LiveRecorder) -> None:
     """Weights every `snapshot_every` epochs (and the initial ones as epoch 0) for the
-    designs that read them: warm starts and sharpness along the trajectory."""
+    designs that read them: warm starts and sharpness along the trajectory. The initial
+    weights are evaluated too, so the epoch-0 iterate has its accuracy like every other."""
     every = int(run.tags.get("snapshot_every") or 0)
     if not every:
         return
@@ -180,6 +184,7 @@ def _keep_snapshots(run: Run, trainer) -> None:
 
     if trainer.step == 0:  # a fresh start (a resumed run already has its epoch 0)
         save_checkpoint(trainer.model.state_dict(), snapshot_path(run.run_dir, 0))
+        recorder.record_epoch(0, trainer.evaluate())
 
     def snapshot(t, m):
         if t.epoch % every == 0 or t.finished:

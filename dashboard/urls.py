@@ -11,6 +11,7 @@ urlpatterns = [
     path("experiments/", experiments.experiment_list, name="experiment-list"),
     path("experiments/new/", experiments.experiment_new, name="experiment-new"),
     path("experiments/<int:pk>/", experiments.experiment_detail, name="experiment-detail"),
+    path("experiments/<int:pk>/runs/", experiments.experiment_runs, name="experiment-runs"),
     path("experiments/<int:pk>/delete/", experiments.experiment_delete, name="experiment-delete"),
     path("experiments/<int:pk>/share/", share.share_create, name="share-create"),
     path("experiments/<int:pk>/share/<int:link_id>/revoke/", share.share_revoke, name="share-revoke"),

@@ -252,7 +252,9 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
 
-    def _end_epoch(self) -> None:
+    def evaluate(self) -> dict[str, float]:
+        """The current weights' loss and accuracy on the training and test sets, and their distance
+        from the initial weights, as every epoch end records them (the model's mode is kept)."""
         cfg = self.config
         t0 = time.perf_counter()
         train_loss, train_acc = evaluate(self.model, self.data.x_train, self.data.y_train,
@@ -260,18 +262,21 @@ class Trainer:
         test_loss, test_acc = evaluate(self.model, self.data.x_test, self.data.y_test,
                                        bn_mode=cfg.bn_eval, batch_size=cfg.eval_batch_size)
         self.eval_time += time.perf_counter() - t0
+        return {"train_loss": train_loss, "train_acc": train_acc, "test_loss": test_loss, "test_acc": test_acc,
+                "dist_init": parameter_distance(self.model, self.x0)}
+
+    def _end_epoch(self) -> None:
+        cfg = self.config
         remaining = (self.total_steps - self.step) / max(self.step, 1)
         metrics = {
-            "epoch": self.epoch, "steps": self.step,
-            "train_loss": train_loss, "train_acc": train_acc, "test_loss": test_loss, "test_acc": test_acc,
-            "dist_init": parameter_distance(self.model, self.x0), "lr": self.current_lr,
+            "epoch": self.epoch, "steps": self.step, **self.evaluate(), "lr": self.current_lr,
             "elapsed": self.elapsed, "eta": self.elapsed * remaining,
         }
         if self.last_noise_scale is not None:
             metrics["b_simple"] = self.last_noise_scale
         self.history.append(metrics)
-        if train_loss < self.best_loss:
-            self.best_loss, self.bad_epochs = train_loss, 0
+        if metrics["train_loss"] < self.best_loss:
+            self.best_loss, self.bad_epochs = metrics["train_loss"], 0
         else:
             self.bad_epochs += 1
         self._emit("on_epoch", metrics)

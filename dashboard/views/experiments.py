@@ -2,7 +2,9 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
@@ -16,6 +18,8 @@ from dashboard.routing import stream_path
 from dashboard.summary import GAP_METRICS
 from dashboard.views.access import editable_experiment, viewable_experiment
 from dashboard.views.results import results_context
+
+FINAL_KEYS = [key for key, _ in GAP_METRICS]
 
 
 @login_required
@@ -55,6 +59,11 @@ def shared_experiment(request, token):
     return _render_detail(request, experiment, token=token)
 
 
+def _live_runs(runs) -> dict:
+    return {run.pk: {"role": run.role, "seed": run.seed, "status": run.status, "progress": run.progress,
+                     "lastSeq": run.last_seq} for run in runs}
+
+
 def _render_detail(request, experiment, token):
     can_edit = experiment.can_edit(request.user)
     runs = list(experiment.runs.all())  # read before the points: live messages after this are newer
@@ -63,19 +72,29 @@ def _render_detail(request, experiment, token):
         "experiment": experiment.pk,
         "wsPath": stream_path(experiment.pk) + query,
         "metricsUrl": reverse("api-run-metrics", args=[0]).replace("/0/", "/{run}/") + query,
-        "runs": {run.pk: {"role": run.role, "seed": run.seed, "status": run.status, "progress": run.progress,
-                          "lastSeq": run.last_seq} for run in runs},
+        "runsUrl": reverse("experiment-runs", args=[experiment.pk]) + query,
+        "runs": _live_runs(runs),
     }
     progress, eta = experiment.progress_and_eta()
     context = {
         "experiment": experiment, "runs": runs, "can_edit": can_edit, "token": token, "query": query,
         "figure": experiment_figure(runs), "live": live, "progress": progress, "eta": eta,
-        "final_keys": [key for key, _ in GAP_METRICS],
+        "final_keys": FINAL_KEYS,
         "share_links": experiment.share_links.order_by("-created") if can_edit else [],
         "config": experiment.config, "debug": settings.DEBUG, "reproduce": reproduce(experiment, runs),
         **results_context(experiment, runs, query),
     }
     return render(request, "dashboard/experiment_detail.html", context)
+
+
+def experiment_runs(request, pk):
+    """The runs table's rows and the live figure, for a page that learns of runs added after it
+    loaded (a design's dependent runs): JSON {"rows": html, "figure": json_item, "runs": {...}}."""
+    experiment = viewable_experiment(request, pk)
+    runs = list(experiment.runs.all())
+    rows = render_to_string("dashboard/_run_rows.html", {
+        "runs": runs, "can_edit": experiment.can_edit(request.user), "final_keys": FINAL_KEYS}, request=request)
+    return JsonResponse({"rows": rows, "figure": experiment_figure(runs), "runs": _live_runs(runs)})
 
 
 @login_required

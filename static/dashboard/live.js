@@ -15,6 +15,7 @@
   let doc = null;
   let meanTimer = null;
   let retryDelay = 1000;
+  let connected = false;
   const stateEl = document.getElementById("live-state");
   window.labLive = { pointsReceived: 0, messages: 0, state: "connecting" };
 
@@ -68,6 +69,7 @@
 
   // Bold line per role and metric: the mean over that role's runs at each x (epochs) or bin of steps.
   function recomputeMeans() {
+    if (!doc) return;
     for (const model of doc.all_models) {
       const name = model.name || "";
       if (!name.startsWith("mean:")) continue;
@@ -189,10 +191,48 @@
     for (const msg of waiting) onMetrics(msg);
   }
 
+  // Runs added after the page loaded (a design's dependent runs, e.g. warm-started LB runs):
+  // re-read the runs table and the figure, then catch every run up from the figure's points.
+  let refreshing = null;
+  function refreshRuns() {
+    if (refreshing) return refreshing;
+    refreshing = (async () => {
+      try {
+        const response = await fetch(live.runsUrl, { credentials: "same-origin" });
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        const data = await response.json();
+        document.querySelector("#runs tbody").innerHTML = data.rows;
+        for (const [id, r] of Object.entries(data.runs)) {
+          runs[id] = { role: r.role, status: r.status, lastSeq: r.lastSeq, fetching: false, queue: [],
+                       progress: r.progress };
+        }
+        const plots = document.getElementById("plots");
+        const old = doc;
+        doc = null;
+        plots.innerHTML = "";
+        if (old) Bokeh.documents.splice(Bokeh.documents.indexOf(old), 1);
+        await Bokeh.embed.embed_item(data.figure, "plots");
+        doc = Bokeh.documents[Bokeh.documents.length - 1];
+        window.labLive.runsRefreshed = (window.labLive.runsRefreshed || 0) + 1;
+        for (const id of Object.keys(runs)) { updatePointCount(id); updateProgress(id, runs[id].progress, null); }
+        setExperimentStatus();
+        recomputeMeans();
+        for (const id of Object.keys(runs)) catchUp(id);
+      } catch (err) {
+        console.warn("runs refresh failed", err);
+      } finally {
+        refreshing = null;
+      }
+    })();
+    return refreshing;
+  }
+
   function onMessage(event) {
     const msg = JSON.parse(event.data);
     window.labLive.messages += 1;
-    if (msg.type === "run.metrics") onMetrics(msg);
+    if (msg.type === "experiment.runs") {
+      if ((msg.runs || []).some((id) => !runs[id])) refreshRuns();
+    } else if (msg.type === "run.metrics") onMetrics(msg);
     else if (msg.type === "run.progress") updateProgress(msg.run, msg.progress, msg.eta_seconds);
     else if (msg.type === "run.status") {
       updateProgress(msg.run, msg.progress, msg.eta_seconds);
@@ -207,7 +247,9 @@
     socket.onopen = () => {
       retryDelay = 1000;
       setState("live");
-      for (const id of Object.keys(runs)) catchUp(id); // whatever arrived while we were away
+      if (connected) refreshRuns(); // runs may have been added while we were away
+      else for (const id of Object.keys(runs)) catchUp(id); // whatever arrived while we were away
+      connected = true;
     };
     socket.onmessage = onMessage;
     socket.onclose = (event) => {

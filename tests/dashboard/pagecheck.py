@@ -69,7 +69,7 @@ expected = {
     "sweep": {"pk": sweep.pk, "batches": sorted(r.config["batch_size"] for r in sweep.runs.all()),
               "sharpened": sharpness_done(sweep.runs.all())},
     "warmstart": {"pk": warmstart.pk, "lb_runs": len(lb), "sharpened": sharpness_done(lb),
-                  # the SB run records test accuracy from epoch 1: epoch 0's iterate has none
+                  # the SB iterates' test accuracies, epoch 0's included
                   "sb_points": MetricPoint.objects.filter(run=sb, name="test_acc", step__in=sb_epochs).count()},
     "remedies": {"pk": remedies.pk, "roles": [r.role for r in remedies.runs.order_by("pk")],
                  "sharpened": sharpness_done(remedies.runs.all())},

@@ -81,7 +81,7 @@ def test_it_draws_each_runs_per_step_and_per_epoch_lines_with_every_stored_point
             assert line["glyph"] == "Line" and line["n"] == count, (run_id, metric, line)
     assert set(roles) == {"SB", "LB"}
     assert roles["SB"]["loss"] > roles["LB"]["loss"]  # 256 examples: 8 steps of 32 per epoch, 2 of 128
-    assert all(roles[r][m] == 4 for r in roles for m in PER_EPOCH)  # 4 epochs
+    assert all(roles[r][m] == 5 for r in roles for m in PER_EPOCH)  # 4 epochs and the initial weights
     # the bold means, computed in the browser: one seed, so one point per point of the run
     for role, points in roles.items():
         for metric, count in points.items():
@@ -122,7 +122,7 @@ def test_it_draws_the_warm_start_figure_with_one_point_per_sb_snapshot(page, lab
     lines = {name: r for name, r in by_source(page).items() if name.startswith("fig:warmstart:")}
     assert expected["lb_runs"] == 3  # from SB epochs 0, 2 and 4
     assert lines["fig:warmstart:lb_test_acc"]["n"] == expected["lb_runs"]
-    assert lines["fig:warmstart:sb_test_acc"]["n"] == expected["sb_points"] == 2  # epoch 0 has no test accuracy
+    assert lines["fig:warmstart:sb_test_acc"]["n"] == expected["sb_points"] == 3  # epochs 0, 2 and 4
     for e in ("0.001", "0.0005"):
         assert lines[f"fig:warmstart:sharpness {e}"]["n"] == expected["sharpened"] == 3
 
@@ -176,3 +176,31 @@ def test_it_draws_the_landscape_as_images_with_contours(page, lab):
     assert len(contours) == 2 and all(r["contour_lines"] > 0 for r in contours), contours
     centres = [r for r in drawn if r["glyph"] == "Scatter"]
     assert len(centres) == 2 and all(r["n"] == 1 for r in centres)  # the run's weights, at (0, 0)
+
+
+def test_it_adds_the_warm_started_lb_runs_to_an_open_page_as_they_are_created(page, lab):
+    """The SB run's end creates the LB runs: their rows, lines and points appear without a reload."""
+    import re
+
+    page.goto(f"{lab.url}/experiments/new/")
+    page.select_option("#id_preset", "warmstart")
+    for field, value in (("name", "live warm start"), ("epochs", "4"), ("every", "2"), ("lb_epochs", "2"),
+                         ("subset", "256"), ("sb_batch", "32"), ("lb_batch", "128")):
+        page.fill(f"#id_{field}", value)
+    page.click("#experiment-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/experiments/\d+/$"))
+    page.wait_for_function("window.labLive && window.labLive.state === 'live'", timeout=30000)
+    page.evaluate("window.sameDocument = true")
+    assert page.locator("#runs tr[data-run]").count() == 1
+
+    page.wait_for_function("document.querySelectorAll('#runs tr[data-run]').length === 4", timeout=240000)
+    assert page.evaluate("window.sameDocument === true && window.labLive.runsRefreshed >= 1")
+    assert page.locator("#runs td.role small").all_inner_texts() == [f"from SB epoch {e}" for e in (0, 2, 4)]
+    run_ids = page.evaluate("Array.from(document.querySelectorAll('#runs tr[data-run]')).map((tr) => tr.dataset.run)")
+    # every run's lines are in the figure, and the points arrive on them live: the SB run's epochs 0 to 4
+    # (epoch 0 is the initial iterate the first LB run starts from), each LB run's epochs 1 and 2
+    page.wait_for_function(
+        "(ids) => ids.every((id) => { const s = Bokeh.documents.map((d) => d.get_model_by_name(`r${id}:test_acc`))"
+        ".find(Boolean); return s && s.data.x.length === (id === ids[0] ? 5 : 2); })", arg=run_ids, timeout=240000)
+    page.wait_for_function("document.getElementById('experiment-status').textContent === 'done'", timeout=240000)
+    assert page.evaluate("window.sameDocument === true")

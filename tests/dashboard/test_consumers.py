@@ -100,3 +100,29 @@ def test_it_rejects_a_foreign_origin(experiment, alice):
 
 def test_it_publishes_from_sync_code_without_raising_when_nobody_listens(experiment):
     assert publish(experiment.pk, {"type": "run.progress", "run": 1, "progress": 0.1, "eta_seconds": None})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_revoking_a_share_link_closes_the_streams_opened_with_it(experiment, alice):
+    from channels.db import database_sync_to_async
+
+    link = ShareLink.objects.create(experiment=experiment)
+    other = ShareLink.objects.create(experiment=experiment)
+    anonymous, owners = _headers(), _headers(alice)
+
+    async def scenario():
+        shared, ok_shared, _ = await _connect(f"/ws/experiments/{experiment.pk}/?token={link.token}", anonymous)
+        kept, ok_kept, _ = await _connect(f"/ws/experiments/{experiment.pk}/?token={other.token}", anonymous)
+        owner, ok_owner, _ = await _connect(f"/ws/experiments/{experiment.pk}/?token={link.token}", owners)
+        assert ok_shared and ok_kept and ok_owner
+        await database_sync_to_async(link.revoke)()
+        closed = await shared.receive_output(timeout=5)
+        # the other link's holder and the owner (who opened it with the same token) stay live
+        sent, received = await _publish_and_receive(kept, experiment.pk)
+        owner_sees = await owner.receive_json_from(timeout=5)
+        await owner.disconnect()
+        return closed, received == sent, owner_sees == sent
+
+    closed, kept_live, owner_live = async_to_sync(scenario)()
+    assert closed == {"type": "websocket.close", "code": 4403}
+    assert kept_live and owner_live

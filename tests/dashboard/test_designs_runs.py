@@ -14,6 +14,7 @@ from dashboard.designs import Design
 from dashboard.models import Experiment, Status
 from dashboard.presets import ExperimentSpec
 from dashboard.results import Results
+from tests.dashboard.listening import Collecting
 from tests.dashboard.workers import wait_until
 from trainer.experiments import snapshot_path
 
@@ -65,7 +66,7 @@ def _page(client, user, exp):
 def test_it_warm_starts_lb_runs_from_the_sb_snapshots_only_after_sb_finishes(client, alice, lab_settings):
     exp = _start(alice, "warmstart", every=2, lb_epochs=1)
     assert list(exp.runs.values_list("role", flat=True)) == ["SB"]  # the LB runs wait for SB's weights
-    with _worker(lab_settings):
+    with Collecting(exp.pk) as messages, _worker(lab_settings):
         _wait_complete(exp)
     sb = exp.runs.get(tags__snapshot_every=2)
     lb = sorted(exp.runs.exclude(pk=sb.pk), key=lambda r: r.tags["sb_epoch"])
@@ -77,11 +78,30 @@ def test_it_warm_starts_lb_runs_from_the_sb_snapshots_only_after_sb_finishes(cli
     assert sorted(exp.analyses.values_list("run_id", flat=True)) == [r.pk for r in lb]
     figure = _page(client, alice, exp).context["design_figure"]
     assert _points(figure, "fig:warmstart:lb_test_acc") == 3
-    assert _points(figure, "fig:warmstart:sb_test_acc") == 2  # the SB run records test accuracy from epoch 1
+    assert _points(figure, "fig:warmstart:sb_test_acc") == 3  # epoch 0's iterate included
     assert _points(figure, "fig:warmstart:sharpness 0.001") == 3
     rows = list(csv.reader(io.StringIO(client.get(reverse("experiment-table", args=[exp.pk, "warmstart", "csv"]))
                                        .content.decode())))
     assert [row[0] for row in rows[1:]] == ["0", "2", "4"]
+    # the SB iterates' accuracies are those of the kept weights, evaluated here independently
+    for row in rows[1:]:
+        assert float(row[1]) == pytest.approx(100 * _test_accuracy(sb, snapshot_path(sb.run_dir, int(row[0]))))
+    # pages that are open learn of the LB runs when they are created
+    added = [m for m in messages if m["type"] == "experiment.runs"]
+    assert [sorted(m["runs"]) for m in added] == [sorted(r.pk for r in lb)]
+
+
+def _test_accuracy(run, weights) -> float:
+    from trainer.checkpoint import load_checkpoint
+    from trainer.config import TrainConfig
+    from trainer.evaluate import evaluate
+    from trainer.train import Trainer
+
+    trainer = Trainer(TrainConfig.from_dict(run.config))
+    trainer.model.load_state_dict(load_checkpoint(weights))
+    cfg = trainer.config
+    return evaluate(trainer.model, trainer.data.x_test, trainer.data.y_test, bn_mode=cfg.bn_eval,
+                    batch_size=cfg.eval_batch_size)[1]
 
 
 def test_it_measures_the_sharpness_of_each_kept_iterate_along_the_trajectory(client, alice, lab_settings):

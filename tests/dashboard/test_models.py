@@ -50,6 +50,18 @@ def test_it_lets_one_task_claim_a_queued_run(experiment):
     assert experiment.status == Status.RUNNING
 
 
+def test_a_first_claim_clears_files_left_from_another_databases_run_of_the_same_id(experiment):
+    run = experiment.runs.first()
+    leftover = run.run_dir / "checkpoint.pt"
+    leftover.parent.mkdir(parents=True, exist_ok=True)
+    leftover.write_bytes(b"an old run's checkpoint")
+    assert run.claim("task-a") and not leftover.exists()
+    leftover.parent.mkdir(parents=True, exist_ok=True)
+    leftover.write_bytes(b"this run's own checkpoint")
+    Run.objects.filter(pk=run.pk).update(status=Status.QUEUED)  # e.g. its worker shut down: it resumes
+    assert Run.objects.get(pk=run.pk).claim("task-b") and leftover.read_bytes() == b"this run's own checkpoint"
+
+
 def test_it_lets_another_task_take_a_run_with_a_stale_heartbeat(experiment, settings):
     run = experiment.runs.first()
     run.claim("task-a")

@@ -31,6 +31,20 @@ def test_it_gives_identical_metrics_for_the_same_seed_and_threads():
     assert_same_state(a.model.state_dict(), b.model.state_dict())
 
 
+def test_evaluating_the_initial_weights_leaves_the_run_as_it_would_be():
+    from trainer.evaluate import evaluate
+
+    trainer = Trainer(TrainConfig(**QUICK, seed=3))
+    initial = trainer.evaluate()
+    loss, acc = evaluate(trainer.model, trainer.data.x_test, trainer.data.y_test)
+    assert initial["test_loss"] == pytest.approx(loss) and initial["test_acc"] == pytest.approx(acc)
+    assert initial["dist_init"] == 0 and trainer.model.training
+    assert math.isclose(initial["train_loss"], math.log(10), rel_tol=0.2)  # ten classes, untrained
+    evaluated = trainer.run()
+    plain = Trainer(TrainConfig(**QUICK, seed=3)).run()
+    assert_same_state(evaluated.model.state_dict(), plain.model.state_dict())
+
+
 def test_it_starts_sb_and_lb_of_one_seed_from_the_same_weights():
     sb = Trainer(TrainConfig(**QUICK, seed=1, batch_size=32))
     lb = Trainer(TrainConfig(**QUICK, seed=1, batch_size=0.1))
