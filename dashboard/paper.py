@@ -36,6 +36,7 @@ SHARPNESS = {
 PAPER_SB = 256
 # LB: 10% of the training set (the authors' code uses 5000 for CIFAR, which is 10% of 50000)
 PAPER_LB = {"mnist": {0.1, 6000}, "timit": {0.1, 72132, 72133}, "cifar10": {0.1, 5000}, "cifar100": {0.1, 5000}}
+PAPER_TRAIN = {"mnist": 60000, "timit": 721329, "cifar10": 50000, "cifar100": 50000}  # training samples
 CLOSEST = {"mnist1d": "F1/MNIST", "digits": "F1/MNIST"}
 
 
@@ -49,8 +50,9 @@ class Comparison:
         return self.net is not None
 
 
-def compare(spec) -> Comparison:
-    """Whether the paper's Table 2-4 numbers apply to this setting: network, dataset and batch sizes."""
+def compare(spec, n_train: int | None = None) -> Comparison:
+    """Whether the paper's Table 2-4 numbers apply to this setting: network, dataset and batch sizes,
+    and (n_train, what the runs trained on, when known) the whole training set."""
     if spec.net not in PAPER_DATASETS:
         closest = CLOSEST.get(spec.dataset, "F1/MNIST")
         return Comparison(None, f"The {spec.net} network on {spec.dataset} is not in the paper, so its numbers "
@@ -62,6 +64,10 @@ def compare(spec) -> Comparison:
     if spec.subset:
         return Comparison(None, f"This experiment trains on a {spec.subset}-sample subset; the paper uses the "
                                 f"whole training set.")
+    full = PAPER_TRAIN[dataset]
+    if n_train is not None and n_train < full:
+        return Comparison(None, f"The runs trained on the {n_train} training samples the {dataset} files hold; "
+                                f"the paper uses all {full}.")
     if spec.sb_batch != PAPER_SB or spec.lb_batch not in PAPER_LB[dataset]:
         return Comparison(None, f"The paper's batch sizes are SB {PAPER_SB} and LB 10% of the training set; "
                                 f"this experiment uses SB {spec.sb_batch:g} and LB {spec.lb_batch:g}.")

@@ -75,9 +75,9 @@ class ExperimentSpec:
             except ConfigError as e:
                 raise _renamed(e, f"{role.lower()}_batch") from None
         self.train_configs(data_dir)
-        from trainer.data import DATASETS
+        from trainer.data import train_size
 
-        n_train = self.subset or DATASETS[self.dataset].n_train
+        n_train = self.subset or train_size(self.dataset, data_dir)
         sb_n, lb_n = sb.resolved_batch_size(n_train), lb.resolved_batch_size(n_train)
         if lb_n <= sb_n:
             raise ConfigError("lb_batch", f"the large batch ({lb_n} samples) must be larger than "

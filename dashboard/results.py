@@ -99,7 +99,8 @@ class Results:
         self.runs = list(runs if runs is not None else experiment.runs.all())
         self.done = [r for r in self.runs if r.status == Status.DONE]
         self.analyses = list(experiment.analyses.select_related("run"))
-        self.comparison = paper.compare(self.spec)
+        sizes = {r.final_metrics.get("n_train") for r in self.done} - {None}
+        self.comparison = paper.compare(self.spec, min(sizes) if sizes else None)
         self._sharp: dict[tuple[int, int | None], dict] = {}
         for a in self.analyses:
             if a.kind == "sharpness" and a.status == Status.DONE:

@@ -188,14 +188,15 @@ class TrainConfig:
             nets.check_fits(self.net, info.input_shape, info.num_classes)
         except ValueError as e:
             raise ConfigError("net", str(e)) from None
-        if not data.is_present(self.dataset, self.data_dir):
-            try:
+        try:
+            if not data.is_present(self.dataset, self.data_dir):
                 data.load_dataset(self.dataset, data_dir=self.data_dir, subset=None)
-            except data.DataError as e:
-                raise ConfigError("dataset", str(e)) from None
-        n_train = self.subset or info.n_train
-        if self.subset and self.subset > info.n_train:
-            raise ConfigError("subset", f"must be at most the training set size {info.n_train} (got {self.subset})")
+            n_full = data.train_size(self.dataset, self.data_dir)
+        except data.DataError as e:
+            raise ConfigError("dataset", str(e)) from None
+        n_train = self.subset or n_full
+        if self.subset and self.subset > n_full:
+            raise ConfigError("subset", f"must be at most the training set size {n_full} (got {self.subset})")
         batch = self.resolved_batch_size(n_train)
         if batch > n_train:
             raise ConfigError("batch_size", f"{batch} is larger than the training set ({n_train} samples)")

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from trainer.datafiles import (  # noqa: F401  (DataError is part of this module's API)
-    DATA_DIR_ENV, DataError, Raw, fetch, load_cifar, load_mnist, load_timit,
+    DATA_DIR_ENV, DataError, Raw, count_train, fetch, load_cifar, load_mnist, load_timit,
 )
 
 PathLike = Union[str, os.PathLike, None]
@@ -147,6 +147,23 @@ def is_present(name: str, data_dir: PathLike = None) -> bool:
         return importlib.util.find_spec("sklearn") is not None
     root = _data_dir(data_dir)
     return all((root / f).is_file() for f in info.files)
+
+
+def train_size(name: str, data_dir: PathLike = None) -> int:
+    """How many training samples `load_dataset` will give (before any subset): what the files
+    under the data dir hold (a user's TIMIT file, a partial MNIST), the nominal size for
+    generated and bundled data or when the files are missing. DataError for unreadable files."""
+    info = _info(name)
+    root = _data_dir(data_dir)
+    if not info.files or not is_present(name, root):
+        return info.n_train
+    stamps = tuple((f, (root / f).stat().st_mtime_ns, (root / f).stat().st_size) for f in info.files)
+    return _counted(name, str(root), stamps)
+
+
+@functools.lru_cache(maxsize=32)
+def _counted(name: str, root: str, stamps: tuple) -> int:  # stamps: a changed file is counted again
+    return count_train(DATASETS[name], pathlib.Path(root))
 
 
 def _location(info: DatasetInfo, root: pathlib.Path) -> str:

@@ -10,6 +10,7 @@ import codecs
 import functools
 import pathlib
 import pickle
+import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -213,3 +214,31 @@ def load_timit(info: DatasetInfo, root: pathlib.Path) -> Raw:
         _check_labels(f"timit: {path}: y_{split}", y_t, x.shape[0], info.num_classes, expected)
         out += [torch.from_numpy(x.astype(np.float32)), y_t]
     return Raw(*out, scale=1)
+
+
+def count_train(info: DatasetInfo, root: pathlib.Path) -> int:
+    """How many training samples the dataset's files hold, read without building the dataset:
+    the idx header for MNIST, the label lists for CIFAR, y_train for TIMIT."""
+    _require_files(info, root)
+    first = root / info.files[0]
+    try:
+        if info.name == "mnist":
+            with open(first, "rb") as f:
+                magic, count = struct.unpack(">II", f.read(8))
+            if magic != 2051:
+                raise ValueError(f"magic number {magic}, expected 2051")
+            return count
+        if info.name in ("cifar10", "cifar100"):
+            label_key = "labels" if info.name == "cifar10" else "fine_labels"
+            total = 0
+            for name in info.files[:-1]:
+                with open(root / name, "rb") as f:
+                    entry = _RestrictedUnpickler(f, encoding="latin1").load()
+                entry = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in entry.items()}
+                total += len(entry[label_key])
+            return total
+        with np.load(first, allow_pickle=False) as f:
+            return int(f["y_train"].shape[0])
+    except Exception as exc:
+        raise DataError(f"{info.name}: cannot count the training samples in {root} ({type(exc).__name__}: {exc}); "
+                        "replace the files with the original ones") from exc

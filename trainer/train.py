@@ -186,6 +186,7 @@ class Trainer:
         last = dict(self.history[-1]) if self.history else {}
         last.update({
             "epochs": self.epoch, "steps": self.step, "batch_size": self.batch_size, "lr": self.lr,
+            "n_train": self.data.n_train,
             "sgd_noise_scale": self.lr * self.data.n_train / self.batch_size,
             "wall_time": self.elapsed, "eval_time": self.eval_time,
         })

@@ -69,7 +69,9 @@ def test_it_round_trips_a_design_through_json():
 
 
 def test_it_compares_with_the_paper_only_for_its_own_setting():
-    assert compare(F1).net == "F1"
+    assert compare(F1).net == "F1" and compare(F1, n_train=60000).net == "F1"
+    partial = compare(F1, n_train=3000)  # files that hold part of MNIST
+    assert partial.net is None and "the 3000 training samples the mnist files hold" in partial.reason
     for spec, words in ((SPEC, "the paper's closest setting is F1/MNIST"),
                         (ExperimentSpec(dataset="mnist", net="F1", sb_batch=128, lb_batch=0.1), "batch sizes"),
                         (ExperimentSpec(dataset="mnist", net="F1", sb_batch=256, lb_batch=0.1, subset=1000), "subset")):

@@ -386,6 +386,36 @@ def test_it_loads_a_user_supplied_timit_file(tmp_path):
     assert ds.info.num_classes == 1973 and ds.info.n_train == 721329  # the paper's size
 
 
+def test_it_counts_the_training_samples_the_files_hold_as_loading_them_gives(tmp_path):
+    write_mnist(tmp_path, n_train=12)
+    write_cifar10(tmp_path)
+    write_cifar100(tmp_path)
+    np.savez(tmp_path / "timit.npz", **timit_arrays())
+    for name in ("mnist", "cifar10", "cifar100", "timit"):
+        assert data.train_size(name, tmp_path) == load_dataset(name, data_dir=tmp_path).n_train, name
+    assert data.train_size("mnist", tmp_path) == 12 and data.train_size("cifar10", tmp_path) == sum(CIFAR10_TRAIN_SIZES)
+    # generated data, and files not there: the nominal size
+    assert data.train_size("mnist1d", tmp_path) == 4000 and data.train_size("mnist", tmp_path / "none") == 60000
+    np.savez(tmp_path / "timit.npz", **timit_arrays(n_train=5))  # a replaced file is counted again
+    assert data.train_size("timit", tmp_path) == 5
+
+
+def test_a_runs_batch_and_subset_are_checked_against_the_files_not_the_full_dataset(tmp_path):
+    from trainer.config import ConfigError, TrainConfig
+
+    write_mnist(tmp_path, n_train=12)
+    TrainConfig(dataset="mnist", net="F1", data_dir=str(tmp_path), batch_size=12).validate()
+    for changes, field, message in (({"batch_size": 16}, "batch_size", r"16 is larger than the training set \(12 "),
+                                    ({"subset": 20}, "subset", "at most the training set size 12")):
+        with pytest.raises(ConfigError, match=message) as e:
+            TrainConfig(dataset="mnist", net="F1", data_dir=str(tmp_path), **changes).validate()
+        assert e.value.field == field
+    (tmp_path / "MNIST/raw/train-images-idx3-ubyte").write_bytes(b"garbage!")
+    with pytest.raises(ConfigError, match="cannot count the training samples") as e:
+        TrainConfig(dataset="mnist", net="F1", data_dir=str(tmp_path), batch_size=4).validate()
+    assert e.value.field == "dataset"
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
