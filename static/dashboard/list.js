@@ -1,4 +1,5 @@
-// Experiments list: refresh status and progress (with ETA) every few seconds.
+// Experiments list: refresh status and progress (with ETA) every few seconds while any
+// experiment on it is queued or running.
 (function () {
   "use strict";
   const api = document.currentScript.dataset.api;
@@ -13,7 +14,10 @@
     return `ETA ${s}s`;
   }
 
+  window.labList = { refreshes: 0 };
+
   async function refresh() {
+    window.labList.refreshes += 1;
     try {
       const response = await fetch(api, { credentials: "same-origin" });
       if (!response.ok) return;
@@ -29,8 +33,13 @@
         row.querySelector(".eta").textContent = exp.progress >= 1 ? "" : duration(exp.eta_seconds);
       }
     } finally {
-      setTimeout(refresh, 3000);
+      schedule();
     }
   }
-  setTimeout(refresh, 3000);
+
+  function schedule() {
+    const statuses = Array.from(table.querySelectorAll("tr[data-experiment] .status")).map((el) => el.textContent.trim());
+    if (statuses.some((s) => s === "queued" || s === "running")) setTimeout(refresh, 3000);
+  }
+  schedule();
 })();

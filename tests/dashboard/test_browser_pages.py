@@ -192,6 +192,10 @@ def test_it_adds_the_warm_started_lb_runs_to_an_open_page_as_they_are_created(pa
     page.wait_for_function("window.labLive && window.labLive.state === 'live'", timeout=30000)
     page.evaluate("window.sameDocument = true")
     assert page.locator("#runs tr[data-run]").count() == 1
+    listing = page.context.new_page()  # the experiments list follows it to the end, without a reload
+    listing.goto(f"{lab.url}/experiments/")
+    row = listing.locator(f"tr[data-experiment='{page.url.rstrip('/').rsplit('/', 1)[1]}'] .status")
+    listing.evaluate("window.sameDocument = true")
 
     page.wait_for_function("document.querySelectorAll('#runs tr[data-run]').length === 4", timeout=240000)
     assert page.evaluate("window.sameDocument === true && window.labLive.runsRefreshed >= 1")
@@ -202,5 +206,8 @@ def test_it_adds_the_warm_started_lb_runs_to_an_open_page_as_they_are_created(pa
     page.wait_for_function(
         "(ids) => ids.every((id) => { const s = Bokeh.documents.map((d) => d.get_model_by_name(`r${id}:test_acc`))"
         ".find(Boolean); return s && s.data.x.length === (id === ids[0] ? 5 : 2); })", arg=run_ids, timeout=240000)
+    listing.wait_for_function("(el) => el.textContent === 'done'", arg=row.element_handle(), timeout=240000)
+    assert listing.evaluate("window.sameDocument === true && window.labList.refreshes >= 1")
+    listing.close()
     page.wait_for_function("document.getElementById('experiment-status').textContent === 'done'", timeout=240000)
     assert page.evaluate("window.sameDocument === true")
