@@ -193,14 +193,20 @@
 
   // Runs added after the page loaded (a design's dependent runs, e.g. warm-started LB runs):
   // re-read the runs table and the figure, then catch every run up from the figure's points.
+  // Called on a reconnect too; with no new run it only catches up (the plots keep their zoom).
   let refreshing = null;
+  let refreshAgain = false;
   function refreshRuns() {
-    if (refreshing) return refreshing;
+    if (refreshing) { refreshAgain = true; return refreshing; }
     refreshing = (async () => {
       try {
         const response = await fetch(live.runsUrl, { credentials: "same-origin" });
         if (!response.ok) throw new Error(`HTTP ${response.status}`);
         const data = await response.json();
+        if (Object.keys(data.runs).every((id) => runs[id])) {
+          for (const id of Object.keys(runs)) catchUp(id);
+          return;
+        }
         document.querySelector("#runs tbody").innerHTML = data.rows;
         for (const [id, r] of Object.entries(data.runs)) {
           runs[id] = { role: r.role, status: r.status, lastSeq: r.lastSeq, fetching: false, queue: [],
@@ -222,6 +228,7 @@
         console.warn("runs refresh failed", err);
       } finally {
         refreshing = null;
+        if (refreshAgain) { refreshAgain = false; refreshRuns(); }
       }
     })();
     return refreshing;
