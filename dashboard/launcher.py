@@ -58,7 +58,8 @@ class Lab:
 
         call_command("migrate", interactive=False, verbosity=0)
         login_hint = ensure_first_user()
-        worker = [sys.executable, "-m", "celery", "-A", "dashboard", "worker", "-Q", f"{settings.TRAIN_QUEUE},{settings.ANALYSIS_QUEUE}",
+        worker = [sys.executable, "-m", "celery", "-A", "dashboard", "--quiet", "worker",
+                  "-Q", f"{settings.TRAIN_QUEUE},{settings.ANALYSIS_QUEUE}",
                   "--concurrency", "1", "--pool", "prefork", "--beat",
                   "--schedule", str(settings.VAR_DIR / "celerybeat-schedule"),
                   "--hostname", f"lab-{os.getpid()}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle"]
