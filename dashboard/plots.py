@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 
 import numpy as np
 from bokeh.core.serialization import Serializer
@@ -25,7 +26,8 @@ from dashboard.metricnames import EPOCH_METRICS
 from dashboard.series import load_series
 
 ROLE_COLORS = {"SB": "#1f77b4", "LB": "#d62728"}
-OTHER_COLOR = "#555555"
+# other roles (remedies, batch sizes, warm starts) in Category10's order, without SB's blue and LB's red
+OTHER_COLORS = ("#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 TOOLS = "pan,wheel_zoom,box_zoom,reset,save"  # save: PNG export
 # (figure title, x label, y label, [(metric, dash, legend suffix)])
 FIGURES = (
@@ -43,16 +45,24 @@ def _source(name: str) -> ColumnDataSource:
     return ColumnDataSource({"x": np.zeros(0, np.int32), "y": np.zeros(0, np.float32)}, name=name)
 
 
+def plot_role(run) -> str:
+    """What a run's lines are grouped (and averaged) by: its role, and for a warm-started run the
+    SB epoch it starts from (runs from different SB iterates are not seeds of one setting)."""
+    return f"{run.role} from SB epoch {run.tags['sb_epoch']}" if "sb_epoch" in run.tags else run.role
+
+
 class _Glyphs:
     """One Line model per look, shared by every line drawn with it."""
 
-    def __init__(self):
+    def __init__(self, roles):
+        others = [role for role in roles if role not in ROLE_COLORS]
+        self.colors = {**{role: OTHER_COLORS[i % len(OTHER_COLORS)] for i, role in enumerate(others)}, **ROLE_COLORS}
         self.cache: dict[tuple, Line] = {}
 
     def __call__(self, role: str, dash: str, bold: bool) -> Line:
         key = (role, dash, bold)
         if key not in self.cache:
-            self.cache[key] = Line(x="x", y="y", line_color=ROLE_COLORS.get(role, OTHER_COLOR), line_dash=dash,
+            self.cache[key] = Line(x="x", y="y", line_color=self.colors[role], line_dash=dash,
                                    line_width=3 if bold else 1, line_alpha=1.0 if bold else 0.35)
         return self.cache[key]
 
@@ -62,7 +72,7 @@ def experiment_figure(runs, series=None) -> dict:
     runs = list(runs)
     if series is None:
         series = load_series([r.pk for r in runs], PLOTTED)
-    text = _skeleton(tuple(r.role for r in runs))
+    text = _skeleton(tuple(plot_role(r) for r in runs))
     for i, run in enumerate(runs):  # the skeleton's sources are named by position: name them by run
         text = text.replace(f'"r#{i}:', f'"r{run.pk}:')
     item = json.loads(text)
@@ -94,8 +104,8 @@ def _skeleton(layout: tuple[str, ...]) -> str:
     text; run i's sources are named "r#<i>:<metric>". Keyed by the roles alone, so every
     experiment of the same shape (e.g. 3 SB + 3 LB) shares one cached build."""
     layout = tuple(enumerate(layout))
-    roles = sorted({role for _, role in layout}, key=lambda role: (role not in ROLE_COLORS, role))
-    glyphs = _Glyphs()
+    roles = sorted({role for _, role in layout}, key=lambda role: (role not in ROLE_COLORS, _natural(role)))
+    glyphs = _Glyphs(roles)
     figures = []
     for title, xlabel, ylabel, lines in FIGURES:
         fig = figure(title=title, x_axis_label=xlabel, y_axis_label=ylabel, tools=TOOLS, height=300,
@@ -115,6 +125,11 @@ def _skeleton(layout: tuple[str, ...]) -> str:
         figures.append(fig)
     grid = gridplot(figures, ncols=2, sizing_mode="stretch_width", merge_tools=False)
     return json.dumps(json_item(grid))
+
+
+def _natural(text: str) -> list:
+    """Sort key that orders "B=16" before "B=128" and "epoch 2" before "epoch 10"."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text)]
 
 
 def compare_figure(runs) -> dict:

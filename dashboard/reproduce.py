@@ -69,6 +69,11 @@ def run_command(config: dict) -> str:
     return shlex.join([*CLI.split(), *args])
 
 
+# the Design settings each kind reads (the others keep their defaults and are left out of the block)
+DESIGN_SETTINGS = {"gap": (), "sharpness": ("subspace_dim",), "parametric": (), "sweep": ("batch_sizes",),
+                   "warmstart": ("every", "lb_epochs"), "trajectory": ("every",), "remedies": ("remedies",)}
+
+
 def reproduce(experiment, runs) -> dict:
     spec, design = experiment.spec, experiment.design_options
     commands, seen = [], set()
@@ -77,7 +82,8 @@ def reproduce(experiment, runs) -> dict:
         if command not in seen:
             seen.add(command)
             commands.append((f"{run.role} seed {run.seed}", command))
-    config = {"kind": design.kind, "spec": experiment.config, "design": design.to_dict()}
+    settings = {k: v for k, v in design.to_dict().items() if k in DESIGN_SETTINGS[design.kind]}
+    config = {"kind": design.kind, "spec": experiment.config, "design": {"kind": design.kind, **settings}}
     return {"config_json": json.dumps(config, indent=2), "design_command": design_command(spec, design),
             "run_commands": commands}
 

@@ -36,11 +36,24 @@ class Stat:
         return cls(pair[0], pair[1], 5)
 
     def __str__(self):
-        digits = 2 if abs(self.mean) >= 0.1 else 4
+        digits = _digits(self.mean)
         return f"{self.mean:.{digits}f}" + (f" ± {self.std:.{digits}f}" if self.std is not None else "")
 
     def to_dict(self) -> dict:
         return {"mean": self.mean, "std": self.std, "n": self.n}
+
+
+def _digits(value: float) -> int:
+    return 2 if abs(value) >= 0.1 else 4
+
+
+def _cell(value) -> str:
+    """A table cell as the page shows it: floats as Stat prints means; exports keep full precision."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{_digits(value)}f}"
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -53,7 +66,7 @@ class Table:
     links: dict[int, str] = field(default_factory=dict)  # row index -> URL
 
     def cells(self) -> list[list[str]]:
-        return [["-" if row.get(k) is None else str(row[k]) for k, _ in self.columns] for row in self.rows]
+        return [[_cell(row.get(k)) for k, _ in self.columns] for row in self.rows]
 
     def to_dict(self) -> dict:
         def plain(v):

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from dashboard.forms import ExperimentForm
 from dashboard.models import Experiment, ShareLink
-from dashboard.plots import experiment_figure
+from dashboard.plots import experiment_figure, plot_role
 from dashboard.estimate import plan
 from dashboard.presets import DEFAULT_PRESET, PRESETS
 from dashboard.reproduce import reproduce
@@ -60,7 +60,7 @@ def shared_experiment(request, token):
 
 
 def _live_runs(runs) -> dict:
-    return {run.pk: {"role": run.role, "seed": run.seed, "status": run.status, "progress": run.progress,
+    return {run.pk: {"role": plot_role(run), "seed": run.seed, "status": run.status, "progress": run.progress,
                      "lastSeq": run.last_seq} for run in runs}
 
 

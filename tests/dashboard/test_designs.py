@@ -1,4 +1,6 @@
 """Experiment kinds: which runs each design plans, and the paper comparison on the page."""
+import json
+
 import pytest
 from django.urls import reverse
 
@@ -61,6 +63,16 @@ def test_it_names_the_field_of_a_bad_design():
     with pytest.raises(ConfigError) as e:
         Design("remedies", remedies=("prayer",))
     assert e.value.field == "remedies"
+
+
+def test_it_prints_table_cells_like_the_means_and_exports_them_whole():
+    from dashboard.results import Stat, Table
+
+    table = Table("t", "t", [("a", "a"), ("b", "b"), ("c", "c"), ("d", "d")],
+                  [{"a": 0.5066578883587337, "b": 91.46180314795483, "c": 0.012345678, "d": None},
+                   {"a": Stat(12.5, 1.25, 3), "b": 7, "c": "LB", "d": 2567.3}])
+    assert table.cells() == [["0.51", "91.46", "0.0123", "-"], ["12.50 ± 1.25", "7", "LB", "2567.30"]]
+    assert table.to_dict()["rows"][0]["a"] == 0.5066578883587337
 
 
 def test_it_round_trips_a_design_through_json():
@@ -131,5 +143,7 @@ def test_it_shows_a_reproduce_block_with_the_config_and_the_cli_command(client, 
     reproduce = context["reproduce"]
     assert reproduce["design_command"] == ("python -m trainer gap --preset mnist1d --dataset mnist1d --net mlp "
                                            "--epochs 4 --lr 0.001 --seeds 2 --sharpness --subspace 100")
-    assert '"kind": "sharpness"' in reproduce["config_json"]
+    config = json.loads(reproduce["config_json"])
+    assert config["design"] == {"kind": "sharpness", "subspace_dim": 100}  # only what the kind reads
+    assert Design.from_dict(config["design"]) == exp.design_options and config["spec"] == exp.config
     assert ("LB seed 0", "python -m trainer train --batch-size 0.1 --epochs 4") in reproduce["run_commands"]

@@ -68,6 +68,29 @@ def test_it_shows_the_owner_plots_runs_and_config(client, experiment, alice):
     assert html.count('class="cancel"') == 2 and "Create share link" in html
 
 
+def test_it_draws_each_warm_start_and_each_remedy_as_its_own_coloured_group(client, experiment, alice):
+    """Warm-started LB runs start from different SB iterates: no mean over them; other roles get colours."""
+    from dashboard.models import Run
+
+    sb = experiment.runs.get(role="SB")
+    for epoch in (10, 2, 0):
+        Run.objects.create(experiment=experiment, role="LB", seed=0, tags={"sb_epoch": epoch, "depends_on": sb.pk})
+    Run.objects.create(experiment=experiment, role="LB + SAM", seed=0)
+    client.force_login(alice)
+    response = client.get(reverse("experiment-detail", args=[experiment.pk]))
+    nodes = [n for n in _walk(response.context["figure"]["doc"]) if isinstance(n, dict)]
+    labels = [n["attributes"]["label"]["value"] for n in nodes if n.get("name") == "LegendItem"]
+    legend = list(dict.fromkeys(label for label in labels if label.endswith("mean train")))
+    assert legend == ["LB mean train", "SB mean train", "LB + SAM mean train", "LB from SB epoch 0 mean train",
+                      "LB from SB epoch 2 mean train", "LB from SB epoch 10 mean train"]
+    colours = {n["attributes"]["line_color"] for n in nodes if n.get("name") == "Line" and "line_color" in n["attributes"]}
+    assert len(colours) == 6  # SB blue, LB red and one each for the four other groups
+    roles = {run["role"] for run in response.context["live"]["runs"].values()}
+    assert "LB from SB epoch 2" in roles and "LB + SAM" in roles
+    html = response.content.decode()
+    assert html.count("from SB epoch") >= 3
+
+
 def _walk(node):
     yield node
     if isinstance(node, dict):
