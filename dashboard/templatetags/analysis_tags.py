@@ -36,10 +36,10 @@ def analyses_section(context):
 
 @register.filter
 def run_label(run, experiment) -> str:
-    """"LB s0", or "LB s0 of <experiment> (#id)" for a run of another experiment (interpolation's far end)."""
+    """"LB seed 0", or "LB seed 0 of <experiment> (#id)" for a run of another experiment (interpolation's far end)."""
     if run is None:
         return "a deleted run"
-    label = f"{run.role} s{run.seed}"
+    label = f"{run.role} seed {run.seed}"
     return label if run.experiment_id == experiment.pk else f"{label} of {run.experiment.name} (#{run.experiment_id})"
 
 

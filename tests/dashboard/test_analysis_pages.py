@@ -168,7 +168,7 @@ def test_it_interpolates_towards_a_run_of_another_of_the_users_experiments(clien
                             "alpha_min": "0", "alpha_max": "1", "bn": "batch"}, follow=True)
     analysis = Analysis.objects.get(experiment=finished)
     assert analysis.run_b == far and b"Queued the interpolation analysis" in response.content
-    assert f"LB s0 of faster lr (#{other.pk})" in response.content.decode()
+    assert f"LB seed 0 of faster lr (#{other.pk})" in response.content.decode()
     assert execute_analysis(analysis.pk) == Status.DONE, Analysis.objects.get(pk=analysis.pk).error
     analysis.refresh_from_db()
     # alpha = 1 is the other experiment's LB model, evaluated here on this run's data
