@@ -1,4 +1,5 @@
 """`manage.py runlab` as a subprocess on a free port with its own var dir, and /proc helpers."""
+import contextlib
 import os
 import pathlib
 import re
@@ -100,6 +101,25 @@ needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chr
 
 def launch(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+
+
+@contextlib.contextmanager
+def browsing(lab: LabProcess):
+    """Headless Chromium with a page logged in to the lab as admin: yields (browser, page, errors),
+    errors collecting the page's uncaught script errors (a test adds its other pages' with on)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = launch(p)
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            log_in(page, lab)
+            page.wait_for_load_state()
+            yield browser, page, errors
+        finally:
+            browser.close()
 
 
 def log_in(page, lab: LabProcess) -> None:

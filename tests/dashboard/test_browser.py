@@ -3,7 +3,7 @@ live points arrive, cancel a run, and open the share link logged out."""
 import re
 
 
-from tests.dashboard.labprocess import launch, log_in, needs_chromium, start_lab
+from tests.dashboard.labprocess import browsing, needs_chromium, start_lab
 
 pytestmark = needs_chromium
 
@@ -13,17 +13,11 @@ def _points(page) -> int:
 
 
 def test_it_runs_an_experiment_live_cancels_a_run_and_shares_it(tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     lab = start_lab(tmp_path)
     try:
-        with sync_playwright() as p:
-            browser = launch(p)
-            page = browser.new_page()
-            errors = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-
-            log_in(page, lab)
+        with browsing(lab) as (browser, page, errors):
             page.goto(lab.url + "/experiments/new/")
             page.fill("#id_name", "browser gap")
             page.fill("#id_epochs", "40")
@@ -55,7 +49,6 @@ def test_it_runs_an_experiment_live_cancels_a_run_and_shares_it(tmp_path):
             anonymous.wait_for_function("window.labLive && window.labLive.state === 'live'", timeout=30000)
             expect(anonymous.locator("#plots canvas").first).to_be_visible()
             assert "Log in" in anonymous.locator("header").inner_text()
-            browser.close()
             assert errors == []
     finally:
         lab.stop()

@@ -7,7 +7,7 @@ import sys
 import time
 
 
-from tests.dashboard.labprocess import ROOT, launch, log_in, needs_chromium, start_lab
+from tests.dashboard.labprocess import ROOT, browsing, needs_chromium, start_lab
 
 pytestmark = needs_chromium
 
@@ -31,18 +31,12 @@ def _create_experiment(lab, tmp_path) -> int:
 
 
 def test_it_requests_a_sharpness_analysis_sees_it_finish_live_and_opens_it(tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     lab = start_lab(tmp_path)
     try:
         pk = _create_experiment(lab, tmp_path)
-        with sync_playwright() as p:
-            browser = launch(p)
-            page = browser.new_page()
-            errors = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            log_in(page, lab)
-            page.wait_for_load_state()
+        with browsing(lab) as (_, page, errors):
 
             deadline = time.monotonic() + 180
             page.goto(f"{lab.url}/experiments/{pk}/")
@@ -91,7 +85,6 @@ def test_it_requests_a_sharpness_analysis_sees_it_finish_live_and_opens_it(tmp_p
                 page.wait_for_function("window.labAnalyses && window.labAnalyses.figure === 'embedded'", timeout=30000)
                 expect(page.locator("#analysis-plots canvas").first).to_be_visible()
                 page.screenshot(path=str(tmp_path / f"{kind}.png"), full_page=True)  # for a look when it fails
-            browser.close()
             assert errors == []
     finally:
         lab.stop()

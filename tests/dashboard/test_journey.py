@@ -5,7 +5,7 @@ better, LB sits in a sharper minimum), and the share link shows the same page lo
 import re
 
 
-from tests.dashboard.labprocess import launch, log_in, needs_chromium, start_lab
+from tests.dashboard.labprocess import browsing, needs_chromium, start_lab
 
 pytestmark = needs_chromium
 
@@ -26,17 +26,11 @@ def _findings(page) -> tuple[dict, dict]:
 
 
 def test_a_new_user_reproduces_the_gap_and_the_sharp_minima_and_shares_them(tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     lab = start_lab(tmp_path)
     try:
-        with sync_playwright() as p:
-            browser = launch(p)
-            page = browser.new_page()
-            errors = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            log_in(page, lab)
-
+        with browsing(lab) as (browser, page, errors):
             page.goto(lab.url + "/experiments/new/")
             page.select_option("#id_preset", "sharpness")
             expect(page.locator("#id_kind")).to_have_value("sharpness")
@@ -63,7 +57,6 @@ def test_a_new_user_reproduces_the_gap_and_the_sharp_minima_and_shares_them(tmp_
             expect(anonymous.locator(".badge")).to_have_text("read-only")
             assert "Log in" in anonymous.locator("header").inner_text()
             assert _findings(anonymous) == (accuracy, sharpness)
-            browser.close()
             assert errors == []
     finally:
         lab.stop()

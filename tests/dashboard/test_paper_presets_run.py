@@ -23,7 +23,7 @@ from dashboard.models import Analysis, Experiment, Run, Status
 from dashboard.presets import PRESETS, available_presets
 from dashboard.results import Results
 from dashboard.training import execute_run
-from tests.trainer.test_data import cifar_rows, write_mnist, write_pickle
+from tests.datafiles import cifar_rows, write_mnist, write_pickle
 
 pytestmark = pytest.mark.django_db
 
