@@ -28,7 +28,8 @@ def analyses_section(context):
     defaults = {kind: {name: default for name, (default, _) in SCHEMAS[kind].items()} for kind in KINDS}
     return {
         "experiment": experiment, "can_edit": can_edit, "query": query, "analyses": analyses,
-        "finished_runs": finished_runs, "partners": partners, "defaults": defaults, "csrf_token": context.get("csrf_token"),
+        "finished_runs": finished_runs, "partners": partners, "defaults": defaults,
+        "csrf_token": context.get("csrf_token"),
         "live": {"wsPath": stream_path(experiment.pk) + query,
                  "statusUrl": reverse("analysis-status", args=[0]).replace("/0/", "/{id}/") + query},
     }

@@ -83,7 +83,8 @@ def test_it_draws_each_warm_start_and_each_remedy_as_its_own_coloured_group(clie
     legend = list(dict.fromkeys(label for label in labels if label.endswith("mean train")))
     assert legend == ["LB mean train", "SB mean train", "LB + SAM mean train", "LB from SB epoch 0 mean train",
                       "LB from SB epoch 2 mean train", "LB from SB epoch 10 mean train"]
-    colours = {n["attributes"]["line_color"] for n in nodes if n.get("name") == "Line" and "line_color" in n["attributes"]}
+    colours = {n["attributes"]["line_color"] for n in nodes
+               if n.get("name") == "Line" and "line_color" in n["attributes"]}
     assert len(colours) == 6  # SB blue, LB red and one each for the four other groups
     roles = {run["role"] for run in response.context["live"]["runs"].values()}
     assert "LB from SB epoch 2" in roles and "LB + SAM" in roles
