@@ -201,3 +201,28 @@ def test_it_refuses_a_far_end_of_someone_elses_or_of_another_network(client, ali
     response = client.post(url, {"kind": "interpolation", "run": sb.pk, "run_b": wide.pk}, follow=True)
     assert f"run_b: run #{wide.pk} has width 64 but run #{sb.pk} has width default".encode() in response.content
     assert not Analysis.objects.exists()
+
+
+def test_it_maps_the_hessian_and_the_landscape_of_a_kept_snapshot(client, alice, analysis_queue):
+    from dashboard.analyses import weights_identity
+    from dashboard.models import Experiment
+    from dashboard.training import execute_run
+    from tests.dashboard.conftest import TINY
+
+    exp = Experiment.objects.create(owner=alice, name="snapshots", config=TINY.to_dict())
+    sb = exp.create_runs()[0]
+    sb.tags = {"snapshot_every": 1}
+    sb.save()
+    assert execute_run(sb.pk, task_id="test") == Status.DONE
+    sb.refresh_from_db()
+    client.force_login(alice)
+    page = client.get(reverse("experiment-detail", args=[exp.pk])).content.decode()
+    for kind in ("sharpness", "hessian", "landscape"):
+        form = page[page.index(f'id="analysis-form-{kind}"'):]
+        assert '<input name="epoch"' in form[:form.index("</form>")], kind
+    url = reverse("analysis-request", args=[exp.pk])
+    client.post(url, {"kind": "hessian", "run": sb.pk, "k": "1", "trace": "on", "n_samples": "32", "epoch": "1"})
+    client.post(url, {"kind": "landscape", "run": sb.pk, "resolution": "3", "epoch": "1"})
+    analyses = {a.kind: a for a in Analysis.objects.filter(experiment=exp)}
+    assert {a.epoch for a in analyses.values()} == {1}
+    assert analyses["hessian"].weights == weights_identity(sb, 1) != weights_identity(sb, None)
