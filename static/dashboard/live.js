@@ -251,6 +251,7 @@
   function connect() {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     const socket = new WebSocket(scheme + location.host + live.wsPath);
+    window.labLive.socket = socket;
     socket.onopen = () => {
       retryDelay = 1000;
       setState("live");

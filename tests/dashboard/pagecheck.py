@@ -82,15 +82,22 @@ print("EXPECTED " + json.dumps(expected))
 """
 
 
-def build_results(lab: LabProcess, var_dir, timeout: float = 400) -> dict:
-    """Everything BUILD makes, finished by the lab's worker; the counts it read from the database."""
+def lab_shell(lab: LabProcess, var_dir, code: str, timeout: float = 120) -> str:
+    """Run `code` with `manage.py shell` against the lab's database and broker; its stdout."""
     redis_url = re.search(r"embedded Redis on (\S+)", lab.output()).group(1)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(LBLAB_VAR_DIR=str(var_dir), LBLAB_EMBEDDED_REDIS_URL=redis_url)
-    done = subprocess.run([sys.executable, "manage.py", "shell", "-c", BUILD], cwd=ROOT, env=env,
+    done = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
-    match = re.search(r"^EXPECTED (.*)$", done.stdout, re.MULTILINE)
-    assert done.returncode == 0 and match, f"building the results failed:\n{done.stdout}\n{done.stderr}"
+    assert done.returncode == 0, f"the lab's shell failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def build_results(lab: LabProcess, var_dir, timeout: float = 400) -> dict:
+    """Everything BUILD makes, finished by the lab's worker; the counts it read from the database."""
+    out = lab_shell(lab, var_dir, BUILD, timeout)
+    match = re.search(r"^EXPECTED (.*)$", out, re.MULTILINE)
+    assert match, f"building the results printed no counts:\n{out}"
     return json.loads(match.group(1))
 
 

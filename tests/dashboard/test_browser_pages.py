@@ -7,7 +7,7 @@ the database holds (runs, epochs, batch sizes, alphas, grid sizes)."""
 import pytest
 
 from tests.dashboard.labprocess import launch, log_in, needs_chromium, start_lab
-from tests.dashboard.pagecheck import EXTRA_Y_RANGES, build_results, by_source, renderers
+from tests.dashboard.pagecheck import EXTRA_Y_RANGES, build_results, by_source, lab_shell, renderers
 
 pytestmark = needs_chromium
 PER_EPOCH = ("train_loss", "test_loss", "train_acc", "test_acc", "dist_init")
@@ -17,8 +17,9 @@ PER_EPOCH = ("train_loss", "test_loss", "train_acc", "test_acc", "dist_init")
 def lab(tmp_path_factory):
     path = tmp_path_factory.mktemp("pages")
     lab = start_lab(path)
+    lab.var_dir = path / "var"
     try:
-        lab.expected = build_results(lab, path / "var")
+        lab.expected = build_results(lab, lab.var_dir)
         yield lab
     finally:
         lab.stop()
@@ -211,3 +212,25 @@ def test_it_adds_the_warm_started_lb_runs_to_an_open_page_as_they_are_created(pa
     listing.close()
     page.wait_for_function("document.getElementById('experiment-status').textContent === 'done'", timeout=240000)
     assert page.evaluate("window.sameDocument === true")
+
+
+def test_a_page_that_reconnects_adds_the_runs_created_while_it_was_away(page, lab):
+    import re
+
+    out = lab_shell(lab, lab.var_dir, """
+from django.contrib.auth import get_user_model
+from dashboard.models import Experiment, Run
+exp = Experiment.objects.create(owner=get_user_model().objects.get(username="admin"), name="away", config={})
+Run.objects.create(experiment=exp, role="SB", seed=0, status="done")
+print("experiment", exp.pk)""")
+    pk = int(re.search(r"experiment (\d+)", out).group(1))
+    page.goto(f"{lab.url}/experiments/{pk}/")
+    page.wait_for_function("window.labLive && window.labLive.state === 'live'", timeout=30000)
+    page.evaluate("window.sameDocument = true")
+    lab_shell(lab, lab.var_dir, f"from dashboard.models import Run; Run.objects.create(experiment_id={pk}, "
+                                f"role='LB', seed=0, status='done')")  # created without a message
+    assert page.locator("#runs tr[data-run]").count() == 1
+    page.evaluate("window.labLive.socket.close()")
+    page.wait_for_function("document.querySelectorAll('#runs tr[data-run]').length === 2", timeout=30000)
+    assert page.evaluate("window.sameDocument === true && window.labLive.state === 'live'")
+    assert page.evaluate("Bokeh.documents.some((d) => d.get_model_by_name('mean:LB:loss'))")
