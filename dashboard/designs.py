@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 
 from dashboard.publisher import publish_runs_added
-from trainer.config import ConfigError, TrainConfig
+from trainer.config import ConfigError, TrainConfig, check_known
 from trainer.designs import REMEDIES, RemediesDesign
 from trainer.experiments import snapshot_path
 
@@ -68,10 +68,7 @@ class Design:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Design":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ConfigError(unknown[0], f"unknown design setting; known: {', '.join(sorted(names))}")
+        check_known(cls, d, "design setting")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 

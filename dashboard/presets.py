@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dashboard.designs import Design
-from trainer.config import ConfigError, TrainConfig
+from trainer.config import ConfigError, TrainConfig, check_known
 
 ROLES = ("SB", "LB")
 
@@ -35,10 +35,7 @@ class ExperimentSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ExperimentSpec":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ConfigError(unknown[0], f"unknown experiment setting; known: {', '.join(sorted(names))}")
+        check_known(cls, d, "experiment setting")
         return cls(**d)
 
     def batch_for(self, role: str) -> float:

@@ -26,6 +26,14 @@ class ConfigError(ValueError):
         self.message = message
 
 
+def check_known(cls, d: dict[str, Any], what: str) -> None:
+    """Refuse keys that are not fields of the dataclass `cls`, naming the first and the known ones."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ConfigError(unknown[0], f"unknown {what}; known: {', '.join(sorted(names))}")
+
+
 def _opt(default, help: str, choices: tuple | None = None):
     return field(default=default, metadata={"help": help, "choices": choices})
 
@@ -215,10 +223,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ConfigError(unknown[0], f"unknown setting; known settings: {', '.join(sorted(names))}")
+        check_known(cls, d, "setting")
         d = dict(d)
         if "betas" in d:
             d["betas"] = tuple(d["betas"])
