@@ -6,14 +6,6 @@
   const table = document.getElementById("experiments");
   if (!table) return;
 
-  function duration(s) {
-    if (s === null || s === undefined) return "";
-    s = Math.round(s);
-    if (s >= 3600) return `ETA ${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
-    if (s >= 60) return `ETA ${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s`;
-    return `ETA ${s}s`;
-  }
-
   window.labList = { refreshes: 0 };
 
   async function refresh() {
@@ -30,7 +22,7 @@
         status.className = `status status-${exp.status}`;
         row.querySelector("progress").value = exp.progress;
         row.querySelector(".pct").textContent = `${Math.round(100 * exp.progress)}%`;
-        row.querySelector(".eta").textContent = exp.progress >= 1 ? "" : duration(exp.eta_seconds);
+        row.querySelector(".eta").textContent = exp.progress >= 1 ? "" : labEta(exp.eta_seconds);
       }
     } finally {
       schedule();

@@ -97,20 +97,12 @@
     }
   }
 
-  function formatDuration(s) {
-    if (s === null || s === undefined) return "";
-    s = Math.round(s);
-    if (s >= 3600) return `ETA ${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
-    if (s >= 60) return `ETA ${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s`;
-    return `ETA ${s}s`;
-  }
-
   function setProgress(key, progress, eta) {
     const el = document.querySelector(`[data-progress-for="${key}"]`);
     if (!el) return;
     el.querySelector("progress").value = progress;
     el.querySelector(".pct").textContent = `${Math.round(100 * progress)}%`;
-    el.querySelector(".eta").textContent = progress >= 1 ? "" : formatDuration(eta);
+    el.querySelector(".eta").textContent = progress >= 1 ? "" : labEta(eta);
   }
 
   function updateProgress(runId, progress, eta) {

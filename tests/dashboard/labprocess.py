@@ -122,6 +122,17 @@ def browsing(lab: LabProcess):
             browser.close()
 
 
+@contextlib.contextmanager
+def lab_in_browser(tmp_path: pathlib.Path):
+    """A lab started in tmp_path and browsing() it: yields (lab, browser, page, errors); stops the lab after."""
+    lab = start_lab(tmp_path)
+    try:
+        with browsing(lab) as (browser, page, errors):
+            yield lab, browser, page, errors
+    finally:
+        lab.stop()
+
+
 def log_in(page, lab: LabProcess) -> None:
     page.goto(lab.url + "/accounts/login/")
     page.fill("#id_username", "admin")
