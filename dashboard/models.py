@@ -1,7 +1,9 @@
 """Experiments, their runs and metric points, analyses and share links.
 
-Behaviour lives here (creating runs, claiming, cancelling, revoking); views and tasks
-call these methods and stay short.
+Behaviour lives here (claiming, cancelling, resuming, revoking); views and tasks call
+these methods and stay short. What an experiment runs is its kind's plan (trainer.kinds),
+followed by dashboard.executor. Rows queue their Celery tasks by name, so nothing here
+imports the worker side.
 """
 from __future__ import annotations
 
@@ -15,18 +17,20 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from dashboard.presets import ExperimentSpec
+from dashboard.celery import ANALYSIS_TASK, TRAIN_TASK
+from dashboard.celery import app as celery_app
+from dashboard.live.publisher import publish
+from trainer.kinds import get_kind
+from trainer.kinds.records import FINISHED, experiment_status
+from trainer.kinds.spec import ExperimentSpec
 
 
-class Status(models.TextChoices):
+class Status(models.TextChoices):  # trainer.kinds.records.STATUSES
     QUEUED = "queued"
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
-
-
-FINISHED = (Status.DONE, Status.FAILED, Status.CANCELLED)
 
 
 class ExperimentQuerySet(models.QuerySet):
@@ -41,8 +45,8 @@ class Experiment(models.Model):
     name = models.CharField(max_length=200)
     preset = models.CharField(max_length=40, default="custom")
     config = models.JSONField(default=dict)  # ExperimentSpec.to_dict()
-    kind = models.CharField(max_length=20, default="gap")  # dashboard.designs.KINDS
-    design = models.JSONField(default=dict, blank=True)  # dashboard.designs.Design.to_dict()
+    kind = models.CharField(max_length=20, default="gap")  # a name in trainer.kinds.KINDS
+    design = models.JSONField(default=dict, blank=True)  # the kind's Options, as JSON
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
@@ -60,34 +64,14 @@ class Experiment(models.Model):
         return ExperimentSpec.from_dict(self.config)
 
     @property
-    def design_options(self):
-        from dashboard.designs import Design
+    def planner(self):
+        """The experiment's kind (trainer.kinds): its plan, tables and texts."""
+        return get_kind(self.kind)
 
-        return Design.from_dict({"kind": self.kind, **self.design})
-
-    @classmethod
-    def start(cls, owner, name: str, spec: ExperimentSpec, preset: str = "custom", design=None) -> "Experiment":
-        """Create the experiment and its runs, and queue the runs once the rows are committed."""
-        from dashboard.designs import Design
-
-        design = design or Design()
-        with transaction.atomic():
-            exp = cls.objects.create(owner=owner, name=name, preset=preset, config=spec.to_dict(),
-                                     kind=design.kind, design=design.to_dict())
-            for run in exp.create_runs():
-                run.enqueue()
-        return exp
-
-    def create_runs(self) -> list["Run"]:
-        """The runs the experiment's design starts with (a warm start adds its LB runs later)."""
-        from dashboard.designs import plan_runs
-
-        # data_dir stays empty: the worker reads its own LBLAB_DATA_DIR, which may differ from the web host's
-        runs = [Run(experiment=self, role=p.role, seed=p.seed, config=p.config.to_dict(), tags=p.tags)
-                for p in plan_runs(self.spec, self.design_options, data_dir=None)]
-        for run in runs:
-            run.save()  # one by one: bulk_create returns no ids on every backend
-        return runs
+    @property
+    def options(self):
+        """The kind's own settings."""
+        return self.planner.options(self.design)
 
     def can_view(self, user, token: str | None = None) -> bool:
         if user.is_authenticated and (user.pk == self.owner_id or user.is_superuser):
@@ -110,17 +94,7 @@ class Experiment(models.Model):
 
     def refresh_status(self) -> str:
         """The experiment's status from its runs': running while any runs, then the worst outcome."""
-        statuses = set(self.runs.values_list("status", flat=True))
-        if not statuses or statuses == {Status.QUEUED}:
-            status = Status.QUEUED
-        elif statuses & {Status.RUNNING, Status.QUEUED}:
-            status = Status.RUNNING
-        elif Status.FAILED in statuses:
-            status = Status.FAILED
-        elif Status.CANCELLED in statuses:
-            status = Status.CANCELLED
-        else:
-            status = Status.DONE
+        status = experiment_status(self.runs.values_list("status", flat=True))
         if status != self.status:
             Experiment.objects.filter(pk=self.pk).update(status=status, updated=timezone.now())
             self.status = status
@@ -188,10 +162,8 @@ class Run(models.Model):
 
     def enqueue(self) -> None:
         """Send the training task once the current transaction commits (the worker re-reads the row)."""
-        from dashboard.tasks import train_run
-
         run_id, queue = self.pk, self.queue or None
-        transaction.on_commit(lambda: train_run.apply_async(args=[run_id], queue=queue))
+        transaction.on_commit(lambda: celery_app.send_task(TRAIN_TASK, args=[run_id], queue=queue))
 
     def claim(self, task_id: str) -> bool:
         """Atomically take the run for this task: queued, lost (stale heartbeat), or redelivered to us."""
@@ -322,6 +294,11 @@ class Analysis(models.Model):
     def __str__(self):
         return f"{self.kind} of {self.run or self.experiment}"
 
+    def enqueue(self) -> None:
+        """Send the analysis task once the current transaction commits (the worker claims the queued row)."""
+        analysis_id = self.pk
+        transaction.on_commit(lambda: celery_app.send_task(ANALYSIS_TASK, args=[analysis_id]))
+
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED
@@ -365,8 +342,6 @@ class ShareLink(models.Model):
         if self.revoked_at is None:
             self.revoked_at = timezone.now()
             self.save(update_fields=["revoked_at"])
-            from dashboard.publisher import publish
-
             experiment_id, token = self.experiment_id, self.token
             transaction.on_commit(lambda: publish(experiment_id, {"type": "share.revoked", "token": token}))
 

@@ -10,6 +10,7 @@ import secrets
 
 import dj_database_url
 
+from dashboard.celery import ANALYSIS_TASK, RECOVER_TASK, TRAIN_TASK
 from dashboard.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = pathlib.Path(__file__).resolve().parent.parent
@@ -157,13 +158,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 TRAIN_QUEUE, ANALYSIS_QUEUE = f"{QUEUE_PREFIX}train", f"{QUEUE_PREFIX}analysis"
 CELERY_TASK_DEFAULT_QUEUE = TRAIN_QUEUE
 CELERY_TASK_ROUTES = {
-    "dashboard.tasks.train_run": {"queue": TRAIN_QUEUE},
-    "dashboard.tasks.run_analysis": {"queue": ANALYSIS_QUEUE},
-    "dashboard.tasks.recover_stale_runs": {"queue": TRAIN_QUEUE},
+    TRAIN_TASK: {"queue": TRAIN_QUEUE},
+    ANALYSIS_TASK: {"queue": ANALYSIS_QUEUE},
+    RECOVER_TASK: {"queue": TRAIN_QUEUE},
 }
 CELERY_BEAT_SCHEDULE = {
     "recover-stale-runs": {
-        "task": "dashboard.tasks.recover_stale_runs",
+        "task": RECOVER_TASK,
         "schedule": max(30.0, LBLAB_STALE_AFTER_S / 2),
     },
 }

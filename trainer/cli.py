@@ -1,72 +1,51 @@
-"""python -m trainer {train, gap, sweep, warmstart, trajectory, remedies, datasets, nets}: the library from a shell.
+"""python -m trainer {train, <kind>, datasets, nets}: the library from a shell.
 
-Training flags are generated from TrainConfig's fields, so the CLI and the config never
-disagree: `--batch-size 0.1`, `--optimizer sgd`, `--augment`, ...
+`train` has a flag for every TrainConfig field (`--batch-size 0.1`, `--optimizer sgd`,
+`--augment`, ...), and each experiment kind of the registry (trainer.kinds) a subcommand
+of its own (trainer.cli_kinds), all read from the settings' fields, so the CLI and the
+configs never disagree.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import shlex
 import sys
-import types
-import typing
 from typing import Any, Sequence
 
+from trainer.cli_flags import CLI, add_field, flag, flag_words
 from trainer.config import ConfigError, TrainConfig
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def _number(text: str) -> float | int:
-    value = float(text)
-    return int(value) if value.is_integer() and value >= 1 else value
-
-
-def _optional(parse):
-    def parser(text: str):
-        return None if text.lower() in ("", "none") else parse(text)
-    parser.__name__ = getattr(parse, "__name__", "value")
-    return parser
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig | None = None) -> None:
     from trainer import data, nets
 
     defaults = defaults or TrainConfig()
-    hints = typing.get_type_hints(TrainConfig)
     group = parser.add_argument_group("run settings (TrainConfig)")
     for f in dataclasses.fields(TrainConfig):
-        hint = hints[f.name]
         default = getattr(defaults, f.name)
-        kwargs: dict[str, Any] = {"default": default, "help": f"{f.metadata['help']} (default: {default})"}
-        args = typing.get_args(hint)
-        optional = isinstance(hint, types.UnionType) and type(None) in args
-        base = next((a for a in args if a is not type(None)), hint) if optional else hint
-        if f.name == "batch_size":
-            kwargs["type"] = _number
-        elif base is bool:
-            kwargs["action"] = argparse.BooleanOptionalAction
-        elif f.name == "betas":
-            kwargs.update(type=float, nargs=2, metavar=("BETA1", "BETA2"))
-        else:
-            kwargs["type"] = _optional(base) if optional else base
-        choices = f.metadata.get("choices")
-        if f.name == "dataset":
-            choices = tuple(data.DATASETS)
-        elif f.name == "net":
-            choices = tuple(nets.NETS)
-        if choices:
-            kwargs["choices"] = choices
-        group.add_argument(_flag(f.name), dest=f.name, **kwargs)
+        action = add_field(group, TrainConfig, f.name, default=default)
+        action.help = f"{action.help} (default: {default})"
+        if f.name in ("dataset", "net"):
+            action.choices = tuple(data.DATASETS if f.name == "dataset" else nets.NETS)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
+    values: dict[str, Any] = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
     values["betas"] = tuple(values["betas"])
     return TrainConfig(**values)
+
+
+def train_command(config: dict) -> str:
+    """`python -m trainer train` with every setting of the run's config that differs from the defaults
+    (its data directory and device are the host's own)."""
+    defaults = TrainConfig().to_dict()
+    words = [*CLI.split(), "train"]
+    for key in defaults:  # TrainConfig's field order (a JSONB column does not keep the stored order)
+        if key not in ("data_dir", "device"):
+            words += flag_words(key, config.get(key, defaults[key]), defaults[key])
+    return shlex.join(words)
 
 
 def _bar(total: int, desc: str, enabled: bool):
@@ -149,9 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint", help="checkpoint file: written every epoch, resumed from if present")
     train.set_defaults(fn=cmd_train)
 
-    from trainer.cli_designs import add_design_commands
+    from trainer.cli_kinds import add_kind_commands
 
-    design_parsers = add_design_commands(sub)
+    kind_parsers = add_kind_commands(sub)
 
     for name, fn, text in (("datasets", cmd_datasets, "datasets, shapes, sizes and whether present"),
                            ("nets", cmd_nets, "networks and trainable parameter counts")):
@@ -160,9 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "datasets":
             p.add_argument("--data-dir", help="data directory (default: $LBLAB_DATA_DIR or ./data)")
 
-    for p in (train, *design_parsers, *[sub.choices[n] for n in ("datasets", "nets")]):
+    for p in (train, *kind_parsers, *[sub.choices[n] for n in ("datasets", "nets")]):
         p.add_argument("--json", action="store_true", help="print JSON to stdout instead of text")
-        if p is train or p in design_parsers:
+        if p is train or p in kind_parsers:
             p.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -173,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.fn(args)
     except ConfigError as e:
-        parser.exit(2, f"error: {_flag(e.field) if e.field.isidentifier() else e.field}: {e.message}\n")
+        parser.exit(2, f"error: {flag(e.field) if e.field.isidentifier() else e.field}: {e.message}\n")
     except ValueError as e:  # DataError, NetError: their messages name the fix
         parser.exit(2, f"error: {e}\n")
     except KeyboardInterrupt:

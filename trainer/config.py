@@ -1,98 +1,99 @@
 """A run's whole configuration: one frozen dataclass, stored as JSON with the run.
 
-Each field's metadata carries its help text and, where the values are a closed set, its
-choices; the CLI and the web form are generated from them.
+Each field says once what it is (trainer.fields.setting): its help text, and where the
+values are a closed set or bounded, its choices and bounds. The checks, the CLI flags
+and the web form are read from them.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
-import types
-import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from trainer.fields import ConfigError, check_fields, check_known, from_dict, setting, to_dict, tuples
+
+__all__ = ["ConfigError", "TrainConfig", "check_known", "OPTIMIZERS", "LR_SCALINGS", "BN_MODES", "EVAL_BATCH_SIZE"]
 
 OPTIMIZERS = ("adam", "sgd")
 LR_SCALINGS = ("none", "linear", "sqrt")
-BN_EVAL_MODES = ("running", "batch")
-
-
-class ConfigError(ValueError):
-    """A bad setting: `field` names it, `message` says what is allowed."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-
-
-def check_known(cls, d: dict[str, Any], what: str) -> None:
-    """Refuse keys that are not fields of the dataclass `cls`, naming the first and the known ones."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - names)
-    if unknown:
-        raise ConfigError(unknown[0], f"unknown {what}; known: {', '.join(sorted(names))}")
-
-
-def _opt(default, help: str, choices: tuple | None = None):
-    return field(default=default, metadata={"help": help, "choices": choices})
+# BatchNorm at evaluation: running statistics (PyTorch's default) or the statistics of each
+# evaluation batch (Keras-1 BatchNorm "mode 2", the authors' models).
+BN_MODES = ("running", "batch")
+# Batch-statistics evaluation normalises with each evaluation batch's statistics: large,
+# fixed batches keep them stable. Every evaluation and analysis defaults to this size.
+EVAL_BATCH_SIZE = 5000
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     # data and network
-    dataset: str = _opt("mnist1d", "dataset name (see `python -m trainer datasets`)")
-    data_dir: str | None = _opt(None, "directory holding downloaded datasets (default: $LBLAB_DATA_DIR or ./data)")
-    subset: int | None = _opt(None, "train on a seeded random subset of this many training samples")
-    net: str = _opt("mlp", "network name (see `python -m trainer nets`)")
-    init_from: str | None = _opt(None, "start from these weights (a snapshot or checkpoint file): warm starts")
-    width: int | None = _opt(None, "hidden width of the mlp net (default 256)")
-    depth: int | None = _opt(None, "hidden layers of the mlp net (default 5)")
+    dataset: str = setting("mnist1d", "dataset name (see `python -m trainer datasets`)")
+    data_dir: str | None = setting(None, "directory holding downloaded datasets (default: $LBLAB_DATA_DIR or ./data)")
+    subset: int | None = setting(None, "train on a seeded random subset of this many training samples (empty: all)",
+                                 low=1)
+    net: str = setting("mlp", "network name (see `python -m trainer nets`)", label="network")
+    init_from: str | None = setting(None, "start from these weights (a snapshot or checkpoint file): warm starts")
+    width: int | None = setting(None, "hidden width of the mlp net (default 256)", low=1)
+    depth: int | None = setting(None, "hidden layers of the mlp net (default 5)", low=1)
     # optimisation. Adam defaults are Keras's, as the paper used them.
-    optimizer: str = _opt("adam", "optimizer", OPTIMIZERS)
-    lr: float = _opt(1e-3, "learning rate (before any lr_scaling rule)")
-    momentum: float = _opt(0.9, "SGD momentum")
-    betas: tuple[float, float] = _opt((0.9, 0.999), "Adam betas")
-    adam_eps: float = _opt(1e-8, "Adam epsilon")
-    weight_decay: float = _opt(0.0, "L2 weight decay")
-    batch_size: float = _opt(32, "batch size: an integer, or a fraction in (0, 1) of the training set (0.1 = LB)")
-    micro_batch_size: int | None = _opt(
-        None, "accumulate gradients over micro-batches of this size (BatchNorm then sees micro-batch statistics)")
-    epochs: int = _opt(100, "training epochs")
-    patience: int | None = _opt(
-        None, "stop when the training loss has not improved for this many epochs (the paper's rule)")
+    optimizer: str = setting("adam", "optimizer", choices=OPTIMIZERS)
+    lr: float = setting(1e-3, "learning rate (before any lr_scaling rule)", low=0, low_open=True,
+                        label="learning rate")
+    momentum: float = setting(0.9, "SGD momentum", low=0)
+    betas: tuple[float, float] = setting((0.9, 0.999), "Adam betas")
+    adam_eps: float = setting(1e-8, "Adam epsilon")
+    weight_decay: float = setting(0.0, "L2 weight decay", low=0)
+    batch_size: float = setting(32, "batch size: an integer, or a fraction in (0, 1) of the training set (0.1 = LB)")
+    micro_batch_size: int | None = setting(
+        None, "accumulate gradients over micro-batches of this size (BatchNorm then sees micro-batch statistics)",
+        low=1)
+    epochs: int = setting(100, "training epochs", low=0, low_open=True)
+    patience: int | None = setting(
+        None, "stop when the training loss has not improved for this many epochs (the paper's rule)", low=1)
     # reproducibility and placement
-    seed: int = _opt(0, "seed of the initial weights, batch order, dropout and augmentation")
-    device: str = _opt("cpu", "torch device, e.g. cpu, cuda, cuda:1")
-    threads: int | None = _opt(1, "torch CPU threads (fixed for reproducibility); empty = torch's default")
-    bn_eval: str = _opt("running", "BatchNorm at evaluation: running statistics or batch statistics", BN_EVAL_MODES)
-    eval_batch_size: int = _opt(5000, "evaluation batch size (fixed, large: matters for batch-statistics BN)")
-    checkpoint_every: int = _opt(1, "write a checkpoint every this many epochs (0: only at the end or on stop)")
+    seed: int = setting(0, "seed of the initial weights, batch order, dropout and augmentation")
+    device: str = setting("cpu", "torch device, e.g. cpu, cuda, cuda:1")
+    threads: int | None = setting(1, "torch CPU threads (fixed for reproducibility); empty = torch's default", low=1)
+    bn_eval: str = setting("running", "BatchNorm at evaluation: running statistics or batch statistics",
+                           choices=BN_MODES)
+    eval_batch_size: int = setting(EVAL_BATCH_SIZE, "evaluation batch size (fixed, large: matters for "
+                                                    "batch-statistics BN)", low=0, low_open=True)
+    checkpoint_every: int = setting(1, "write a checkpoint every this many epochs (0: only at the end or on stop)",
+                                    low=0)
     # remedies, paper appendix E (all off by default)
-    augment: bool = _opt(False, "data augmentation for image data: flips, rotations, translations")
-    augment_flip: bool = _opt(True, "with augment: random horizontal flips")
-    augment_rotate: float = _opt(10.0, "with augment: rotation range in degrees")
-    augment_translate: float = _opt(0.2, "with augment: translation range as a fraction of the image size")
-    conservative_lambda: float = _opt(0.0, "conservative training: proximal weight lambda (paper: 1e-3; 0 = off)")
-    conservative_steps: int = _opt(3, "conservative training: inner Adam iterations per batch with the centre fixed")
-    fgsm_eps: float = _opt(0.0, "adversarial training: FGSM step size on the inputs (0 = off)")
-    adv_weight: float = _opt(0.5, "adversarial training: weight of the adversarial loss in the mix")
+    augment: bool = setting(False, "data augmentation for image data: flips, rotations, translations",
+                            label="data augmentation (images only)")
+    augment_flip: bool = setting(True, "with augment: random horizontal flips")
+    augment_rotate: float = setting(10.0, "with augment: rotation range in degrees", low=0)
+    augment_translate: float = setting(0.2, "with augment: translation range as a fraction of the image size", low=0)
+    conservative_lambda: float = setting(0.0, "conservative training: proximal weight lambda (paper: 1e-3; 0 = off)",
+                                         low=0, label="conservative lambda")
+    conservative_steps: int = setting(3, "conservative training: inner Adam iterations per batch with the centre "
+                                         "fixed", low=1)
+    fgsm_eps: float = setting(0.0, "adversarial training: FGSM step size on the inputs (0 = off)", low=0,
+                              label="adversarial FGSM eps")
+    adv_weight: float = setting(0.5, "adversarial training: weight of the adversarial loss in the mix", low=0, high=1)
     # remedies from the follow-up literature
-    sam_rho: float = _opt(0.0, "SAM neighbourhood radius rho (0.05 typical; 0 = plain optimizer)")
-    sam_adaptive: bool = _opt(False, "adaptive SAM (ASAM): scale the ascent by |w|")
-    ghost_batch_size: int | None = _opt(None, "Ghost Batch Norm: BatchNorm statistics over chunks of this size")
-    lr_scaling: str = _opt("none", "scale lr with batch size: linear (with warmup) or sqrt", LR_SCALINGS)
-    lr_base_batch: int = _opt(256, "lr_scaling: the batch size at which lr is the given lr")
-    warmup_epochs: float = _opt(5.0, "lr_scaling=linear: epochs of gradual warmup from lr")
-    regime_batch_size: int | None = _opt(
-        None, "regime adaptation: train for as many updates as `epochs` at this (SB) batch size")
+    sam_rho: float = setting(0.0, "SAM neighbourhood radius rho (0.05 typical; 0 = plain optimizer)", low=0,
+                             label="SAM rho")
+    sam_adaptive: bool = setting(False, "adaptive SAM (ASAM): scale the ascent by |w|")
+    ghost_batch_size: int | None = setting(None, "Ghost Batch Norm: BatchNorm statistics over chunks of this size",
+                                           low=1, label="Ghost BatchNorm size")
+    lr_scaling: str = setting("none", "scale lr with batch size: linear (with warmup) or sqrt", choices=LR_SCALINGS,
+                              label="lr scaling with batch size")
+    lr_base_batch: int = setting(256, "lr_scaling: the batch size at which lr is the given lr", low=1)
+    warmup_epochs: float = setting(5.0, "lr_scaling=linear: epochs of gradual warmup from lr", low=0)
+    regime_batch_size: int | None = setting(
+        None, "regime adaptation: train for as many updates as `epochs` at this (SB) batch size", low=1)
 
     # extra measurements
-    noise_scale_every: int = _opt(
-        0, "estimate the gradient noise scale B_simple every this many steps (0 = off); small batch = batch/8")
-    noise_scale_pairs: int = _opt(4, "noise scale: (small, big) batch pairs per estimate")
+    noise_scale_every: int = setting(
+        0, "estimate the gradient noise scale B_simple every this many steps (0 = off); small batch = batch/8", low=0)
+    noise_scale_pairs: int = setting(4, "noise scale: (small, big) batch pairs per estimate", low=1)
 
     def __post_init__(self):
+        tuples(self)
         self.check()
 
     # -- derived values -------------------------------------------------------------------
@@ -117,71 +118,18 @@ class TrainConfig:
 
     # -- validation -----------------------------------------------------------------------
     def check(self) -> None:
-        """Checks that need no data: types, ranges, closed sets."""
-        self._check_types()
-        for f in dataclasses.fields(self):
-            choices = f.metadata.get("choices")
-            value = getattr(self, f.name)
-            if choices and value not in choices:
-                raise ConfigError(f.name, f"must be one of {', '.join(choices)} (got {value!r})")
-        positive = ["lr", "epochs", "eval_batch_size"]
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise ConfigError(name, f"must be positive (got {getattr(self, name)!r})")
+        """Checks that need no data: types, closed sets and bounds (from the fields), and the rules between them."""
+        check_fields(self)
         if not self.batch_size > 0:
             raise ConfigError("batch_size", f"must be a positive integer or a fraction in (0, 1) (got {self.batch_size!r})")
         if self.batch_size >= 1 and self.batch_size != int(self.batch_size):
             raise ConfigError("batch_size", f"must be a whole number when 1 or more (got {self.batch_size!r})")
-        for name in ("subset", "width", "depth", "micro_batch_size", "patience", "ghost_batch_size",
-                     "regime_batch_size", "threads"):
-            value = getattr(self, name)
-            if value is not None and not value >= 1:
-                raise ConfigError(name, f"must be at least 1 or left empty (got {value!r})")
-        for name in ("momentum", "weight_decay", "conservative_lambda", "fgsm_eps", "sam_rho",
-                     "augment_rotate", "augment_translate", "warmup_epochs", "noise_scale_every",
-                     "checkpoint_every"):
-            if getattr(self, name) < 0:
-                raise ConfigError(name, f"must be zero or more (got {getattr(self, name)!r})")
-        if not 0 <= self.adv_weight <= 1:
-            raise ConfigError("adv_weight", f"must be in [0, 1] (got {self.adv_weight!r})")
-        if self.noise_scale_pairs < 1:
-            raise ConfigError("noise_scale_pairs", "must be at least 1")
-        if self.conservative_steps < 1:
-            raise ConfigError("conservative_steps", "must be at least 1")
-        if self.lr_base_batch < 1:
-            raise ConfigError("lr_base_batch", "must be at least 1")
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+        if not all(0 <= b < 1 for b in self.betas):
             raise ConfigError("betas", f"must be two numbers in [0, 1) (got {self.betas!r})")
         if self.conservative_lambda > 0 and self.sam_rho > 0:
             raise ConfigError("sam_rho", "SAM and conservative training are exclusive: set one of them to 0")
         if self.conservative_lambda > 0 and self.optimizer != "adam":
             raise ConfigError("conservative_lambda", "conservative training uses Adam inner steps: set optimizer=adam")
-
-    def _check_types(self) -> None:
-        hints = typing.get_type_hints(type(self))
-        for f in dataclasses.fields(self):
-            value, hint = getattr(self, f.name), hints[f.name]
-            args = typing.get_args(hint)
-            if isinstance(hint, types.UnionType):
-                if value is None and type(None) in args:
-                    continue
-                hint = next(a for a in args if a is not type(None))
-            if hint is float:
-                ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-                expected = "a number"
-            elif hint is int:
-                ok = isinstance(value, int) and not isinstance(value, bool)
-                expected = "a whole number"
-            elif hint is bool:
-                ok, expected = isinstance(value, bool), "true or false"
-            elif hint is str:
-                ok, expected = isinstance(value, str), "a string"
-            else:  # tuple[float, float]
-                ok = isinstance(value, (tuple, list)) and all(
-                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-                expected = "a list of numbers"
-            if not ok:
-                raise ConfigError(f.name, f"must be {expected} (got {value!r})")
 
     def validate(self) -> None:
         """All checks, including those that need the dataset and network tables."""
@@ -217,17 +165,11 @@ class TrainConfig:
 
     # -- (de)serialisation ----------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["betas"] = list(self.betas)
-        return d
+        return to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        check_known(cls, d, "setting")
-        d = dict(d)
-        if "betas" in d:
-            d["betas"] = tuple(d["betas"])
-        return cls(**d)
+        return from_dict(cls, d, "setting")
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)

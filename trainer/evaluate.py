@@ -12,10 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-BN_MODES = ("running", "batch")
-# Batch-statistics evaluation normalises with the statistics of each evaluation batch
-# (Keras-1 BatchNorm "mode 2"). Large, fixed batches keep those statistics stable.
-DEFAULT_EVAL_BATCH = 5000
+from trainer.config import BN_MODES, EVAL_BATCH_SIZE
 
 
 def _batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
@@ -86,7 +83,7 @@ def evaluate(
     y: torch.Tensor,
     *,
     bn_mode: str = "running",
-    batch_size: int = DEFAULT_EVAL_BATCH,
+    batch_size: int = EVAL_BATCH_SIZE,
 ) -> tuple[float, float]:
     """Mean cross-entropy and accuracy (in [0, 1]) over (x, y), in fixed order."""
     total_loss = torch.zeros((), dtype=torch.float64, device=x.device)

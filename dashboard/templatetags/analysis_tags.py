@@ -1,38 +1,41 @@
 """{% analyses_section %}: the experiment page's analyses block, with its own context.
 
 It reads only `experiment`, `request` and `token` from the page's context, so the page's
-view need not know about analyses.
+view need not know about analyses; the page's sections refresh renders the same context.
 """
 from django import template
-from django.urls import reverse
+from django.middleware.csrf import get_token
 
-from dashboard.analyses import KINDS, SCHEMAS, partner_runs
+from dashboard.analyses import partner_runs
 from dashboard.models import Status
-from dashboard.routing import stream_path
+from trainer.analysis.by_name import ANALYSIS_KINDS, defaults
 
 register = template.Library()
 
 
-@register.inclusion_tag("dashboard/analysis_section.html", takes_context=True)
-def analyses_section(context):
-    experiment, request = context["experiment"], context["request"]
+def analyses_context(experiment, request, token: str | None, runs=None) -> dict:
     can_edit = experiment.can_edit(request.user)
-    token = context.get("token") or request.GET.get("token")
     query = f"?token={token}" if token and not can_edit else ""
     analyses = list(experiment.analyses.select_related("run", "run_b__experiment"))
-    finished_runs = [run for run in experiment.runs.all() if run.status == Status.DONE]
+    runs = runs if runs is not None else experiment.runs.all()
+    finished_runs = [run for run in runs if run.status == Status.DONE]
     partners: dict = {}
     if can_edit and finished_runs:
         for run in partner_runs(experiment, request.user):
             partners.setdefault(run.experiment, []).append(run)
-    defaults = {kind: {name: default for name, (default, _) in SCHEMAS[kind].items()} for kind in KINDS}
     return {
         "experiment": experiment, "can_edit": can_edit, "query": query, "analyses": analyses,
-        "finished_runs": finished_runs, "partners": partners, "defaults": defaults,
-        "csrf_token": context.get("csrf_token"),
-        "live": {"wsPath": stream_path(experiment.pk) + query,
-                 "statusUrl": reverse("analysis-status", args=[0]).replace("/0/", "/{id}/") + query},
+        "finished_runs": finished_runs, "partners": partners,
+        "defaults": {kind: defaults(kind) for kind in ANALYSIS_KINDS},
+        "csrf_token": get_token(request) if can_edit else "",
     }
+
+
+@register.inclusion_tag("dashboard/analysis_section.html", takes_context=True)
+def analyses_section(context):
+    request = context["request"]
+    return analyses_context(context["experiment"], request, context.get("token") or request.GET.get("token"),
+                            context.get("runs"))
 
 
 @register.filter

@@ -8,11 +8,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from dashboard.analyses import KINDS, SCHEMAS, request_analysis
-from dashboard.analysis_plots import analysis_figure, series_rows
+from dashboard.analyses import request_analysis
+from dashboard.figures.analyses import analysis_figure, series_rows
+from dashboard.live.routing import stream_path
 from dashboard.models import Analysis, Experiment, Run
-from dashboard.routing import stream_path
 from dashboard.views.access import editable_experiment
+from trainer.analysis.by_name import ANALYSIS_KINDS, SCHEMAS
 
 
 def _form_params(kind: str, post) -> dict:
@@ -33,8 +34,8 @@ def analysis_request(request, pk):
     kind = request.POST.get("kind", "")
     back = reverse("experiment-detail", args=[experiment.pk]) + "#analyses"
     try:
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+        if kind not in ANALYSIS_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(ANALYSIS_KINDS)}; got {kind!r}")
         run = experiment.runs.filter(pk=_int_or_none(request.POST.get("run"))).first()
         run_b = _far_end(request, request.POST.get("run_b")) if kind == "interpolation" else None
         analysis = request_analysis(experiment, kind, _form_params(kind, request.POST), run, run_b,

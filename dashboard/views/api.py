@@ -45,5 +45,6 @@ def run_metrics(request, pk):
     if names:
         points = points.filter(name__in=names)
     return JsonResponse({"run": run.pk, "last_seq": last_seq, "status": run.status, "progress": run.progress,
+                         "experiment_status": run.experiment.status,
                          "eta_seconds": run.eta_seconds, "final_metrics": run.final_metrics,
                          "points": _points(points)})

@@ -4,7 +4,7 @@ from django.http import Http404
 from django.shortcuts import render
 
 from dashboard.models import Run
-from dashboard.plots import compare_figure
+from dashboard.figures.runs import compare_figure
 
 MAX_RUNS = 20
 

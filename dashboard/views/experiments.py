@@ -1,3 +1,7 @@
+"""The experiments list, the new-experiment form, an experiment's page (and its shared view),
+the rows of its runs for an open page, and deleting it."""
+import json
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -8,38 +12,39 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from dashboard import executor
+from dashboard.figures.runs import experiment_figure, plot_role
 from dashboard.forms import ExperimentForm
+from dashboard.live.routing import stream_path
 from dashboard.models import Experiment, ShareLink
-from dashboard.plots import experiment_figure, plot_role
-from dashboard.estimate import plan
-from dashboard.presets import DEFAULT_PRESET, PRESETS
-from dashboard.reproduce import reproduce
-from dashboard.routing import stream_path
-from dashboard.summary import GAP_METRICS
 from dashboard.views.access import editable_experiment, viewable_experiment
 from dashboard.views.results import results_context
+from trainer.cli import train_command
+from trainer.cli_kinds import command_line
+from trainer.kinds import DEFAULT_PRESET, KINDS, PRESETS
+from trainer.kinds.estimate import estimate
 
-FINAL_KEYS = [key for key, _ in GAP_METRICS]
+FINAL_KEYS = ("train_acc", "test_acc", "train_loss", "test_loss")  # the runs table's final metrics
 
 
 @login_required
 def experiment_list(request):
     experiments = Experiment.objects.visible_to(request.user).select_related("owner").prefetch_related("runs")
     rows = [(exp, *exp.progress_and_eta()) for exp in experiments]
-    return render(request, "dashboard/experiment_list.html", {"rows": rows})
+    return render(request, "dashboard/experiment_list.html", {"rows": rows, "ws_path": stream_path()})
 
 
 @login_required
 def experiment_new(request):
     form = ExperimentForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        experiment = Experiment.start(request.user, form.cleaned_data["name"], form.spec(), form.preset_key(),
-                                      form.design())
+        experiment = executor.start(request.user, form.cleaned_data["name"], form.kind_chosen(), form.spec(),
+                                    form.options(), form.preset_key())
         messages.success(request, f"Queued {experiment.runs.count()} runs.")
         return redirect("experiment-detail", pk=experiment.pk)
     presets = {key: ExperimentForm.initial_for(key) for key in PRESETS}
-    plans = {p.key: {"text": plan(p.spec, p.design).describe(), "description": p.description,
-                     "scale": p.scale} for p in form.presets}
+    plans = {p.key: {"text": estimate(KINDS[p.kind], p.spec, p.options).describe(),
+                     "description": p.description, "scale": p.scale} for p in form.presets}
     chosen = (form.data.get("preset") if form.is_bound else form.initial.get("preset")) or DEFAULT_PRESET
     return render(request, "dashboard/experiment_form.html",
                   {"form": form, "presets": presets, "plans": plans, "plan": plans.get(chosen)})
@@ -64,6 +69,21 @@ def _live_runs(runs) -> dict:
                      "lastSeq": run.last_seq} for run in runs}
 
 
+def reproduce(experiment, runs) -> dict:
+    """The experiment's configuration as JSON, the CLI command of the whole experiment, and the
+    `python -m trainer train` command of each distinct run configuration."""
+    kind, spec, options = experiment.planner, experiment.spec, experiment.options
+    commands, seen = [], set()
+    for run in runs:
+        command = train_command(run.config)
+        if command not in seen:
+            seen.add(command)
+            commands.append((f"{run.role} seed {run.seed}", command))
+    config = {"kind": kind.name, "spec": experiment.config, "design": kind.options_dict(options)}
+    return {"config_json": json.dumps(config, indent=2), "design_command": command_line(kind, spec, options),
+            "run_commands": commands}
+
+
 def _render_detail(request, experiment, token):
     can_edit = experiment.can_edit(request.user)
     runs = list(experiment.runs.all())  # read before the points: live messages after this are newer
@@ -73,6 +93,8 @@ def _render_detail(request, experiment, token):
         "wsPath": stream_path(experiment.pk) + query,
         "metricsUrl": reverse("api-run-metrics", args=[0]).replace("/0/", "/{run}/") + query,
         "runsUrl": reverse("experiment-runs", args=[experiment.pk]) + query,
+        "sectionsUrl": reverse("experiment-sections", args=[experiment.pk]) + query,
+        "statusUrl": reverse("analysis-status", args=[0]).replace("/0/", "/{id}/") + query,
         "runs": _live_runs(runs),
     }
     progress, eta = experiment.progress_and_eta()
@@ -89,12 +111,13 @@ def _render_detail(request, experiment, token):
 
 def experiment_runs(request, pk):
     """The runs table's rows and the live figure, for a page that learns of runs added after it
-    loaded (a design's dependent runs): JSON {"rows": html, "figure": json_item, "runs": {...}}."""
+    loaded (a plan's dependent runs): JSON {"rows": html, "figure": json_item, "runs": {...}}."""
     experiment = viewable_experiment(request, pk)
     runs = list(experiment.runs.all())
     rows = render_to_string("dashboard/_run_rows.html", {
         "runs": runs, "can_edit": experiment.can_edit(request.user), "final_keys": FINAL_KEYS}, request=request)
-    return JsonResponse({"rows": rows, "figure": experiment_figure(runs), "runs": _live_runs(runs)})
+    return JsonResponse({"rows": rows, "figure": experiment_figure(runs), "runs": _live_runs(runs),
+                         "status": experiment.status})
 
 
 @login_required

@@ -1,46 +1,52 @@
-"""The design's result section (tables, figure, paper comparison), its live refresh, and
-CSV/JSON exports of each table."""
+"""The kind's result section (tables, figure, paper comparison, summary), the page's sections for a
+refresh the live stream asks for, CSV/JSON exports of each table, and the form's estimate."""
 import csv
 import io
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.template.loader import render_to_string
 
-from dashboard.design_plots import design_figure
-from dashboard.estimate import plan
+from dashboard.figures.kinds import kind_figure
 from dashboard.forms import ExperimentForm
-from dashboard.reproduce import HOW_TO_READ
 from dashboard.results import Results
-from dashboard.tables import tables_for
+from dashboard.templatetags.analysis_tags import analyses_context
 from dashboard.views.access import viewable_experiment
+from trainer.fields import ConfigError
+from trainer.kinds.estimate import estimate
 
 
 def results_context(experiment, runs, query: str) -> dict:
     res = Results(experiment, runs)
-    tables = tables_for(res)
-    return {"experiment": experiment, "kind": res.design.kind, "tables": tables, "query": query,
-            "design_figure": design_figure(res.design.kind, tables), "comparison": res.comparison,
-            "how_to_read": HOW_TO_READ[res.design.kind], "results_version": res.version(),
-            "results_complete": res.complete()}
+    return {"experiment": experiment, "kind": res.kind, "tables": res.tables, "query": query,
+            "design_figure": kind_figure(res.kind.name, res.tables), "comparison": res.comparison,
+            "how_to_read": res.kind.how_to_read, "summary": res.summary(), "results_complete": res.complete()}
 
 
-def experiment_results(request, pk):
-    """The result section alone; 204 when nothing finished since `?v=` (the page polls it)."""
-    experiment = viewable_experiment(request, pk)
+def _query(request, experiment) -> str:
     token = request.GET.get("token")
-    query = f"?token={token}" if token and not experiment.can_edit(request.user) else ""
-    context = results_context(experiment, experiment.runs.all(), query)
-    if request.GET.get("v") == context["results_version"]:
-        return HttpResponse(status=204)
-    return render(request, "dashboard/_results.html", context)
+    return f"?token={token}" if token and not experiment.can_edit(request.user) else ""
+
+
+def experiment_sections(request, pk):
+    """The page's parts that change as runs and analyses finish, re-read when the live stream says so:
+    JSON {"results": html, "analyses": html, "complete": bool}."""
+    experiment = viewable_experiment(request, pk)
+    query = _query(request, experiment)
+    runs = list(experiment.runs.all())
+    context = results_context(experiment, runs, query)
+    results = render_to_string("dashboard/_results.html", context, request=request)
+    analyses = render_to_string("dashboard/analysis_section.html",
+                                analyses_context(experiment, request, request.GET.get("token"), runs),
+                                request=request)
+    return JsonResponse({"results": results, "analyses": analyses, "complete": context["results_complete"]})
 
 
 def experiment_table(request, pk, key, fmt):
     experiment = viewable_experiment(request, pk)
     if fmt not in ("csv", "json"):
         raise Http404("Tables export as .csv or .json")
-    table = next((t for t in tables_for(Results(experiment)) if t.key == key), None)
+    table = Results(experiment).table(key)
     if table is None:
         raise Http404(f"This experiment has no {key} table")
     filename = f"experiment-{experiment.pk}-{key}.{fmt}"
@@ -62,5 +68,8 @@ def experiment_estimate(request):
     form = ExperimentForm(data)
     if not form.is_valid():
         return JsonResponse({"errors": {k: [str(e) for e in v] for k, v in form.errors.items()}}, status=400)
-    p = plan(form.spec(), form.design())
+    try:
+        p = estimate(form.kind_chosen(), form.spec(), form.options())
+    except ConfigError as e:
+        return JsonResponse({"errors": {e.field: [e.message]}}, status=400)
     return JsonResponse({"runs": p.runs, "analyses": p.analyses, "seconds": p.seconds, "text": p.describe()})

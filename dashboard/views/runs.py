@@ -3,7 +3,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
-from dashboard.publisher import publish_run_status
+from dashboard.live.publisher import publish_run_status
 from dashboard.views.access import editable_run
 
 

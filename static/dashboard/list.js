@@ -1,37 +1,36 @@
-// Experiments list: refresh status and progress (with ETA) every few seconds while any
-// experiment on it is queued or running.
+// Experiments list: each row's status, progress and ETA follow the user's list stream
+// ("experiment.summary" messages, published as runs progress and change status); after a
+// reconnect the rows are re-read once from the API.
 (function () {
   "use strict";
-  const api = document.currentScript.dataset.api;
+  const script = document.currentScript;
   const table = document.getElementById("experiments");
+  window.labList = { refreshes: 0 };
   if (!table) return;
 
-  window.labList = { refreshes: 0 };
-
-  async function refresh() {
+  function update(exp) {
+    const row = table.querySelector(`tr[data-experiment="${exp.experiment}"]`);
+    if (!row) return;
     window.labList.refreshes += 1;
-    try {
-      const response = await fetch(api, { credentials: "same-origin" });
-      if (!response.ok) return;
-      const data = await response.json();
-      for (const exp of data.experiments) {
-        const row = table.querySelector(`tr[data-experiment="${exp.id}"]`);
-        if (!row) continue;
-        const status = row.querySelector(".status");
-        status.textContent = exp.status;
-        status.className = `status status-${exp.status}`;
-        row.querySelector("progress").value = exp.progress;
-        row.querySelector(".pct").textContent = `${Math.round(100 * exp.progress)}%`;
-        row.querySelector(".eta").textContent = exp.progress >= 1 ? "" : labEta(exp.eta_seconds);
-      }
-    } finally {
-      schedule();
-    }
+    const status = row.querySelector(".status");
+    status.textContent = exp.status;
+    status.className = `status status-${exp.status}`;
+    row.querySelector("progress").value = exp.progress;
+    row.querySelector(".pct").textContent = `${Math.round(100 * exp.progress)}%`;
+    row.querySelector(".eta").textContent = exp.progress >= 1 ? "" : labEta(exp.eta_seconds);
   }
 
-  function schedule() {
-    const statuses = Array.from(table.querySelectorAll("tr[data-experiment] .status")).map((el) => el.textContent.trim());
-    if (statuses.some((s) => s === "queued" || s === "running")) setTimeout(refresh, 3000);
+  async function catchUp() {
+    try {
+      const response = await fetch(script.dataset.api, { credentials: "same-origin" });
+      if (!response.ok) return;
+      for (const exp of (await response.json()).experiments) {
+        update({ experiment: exp.id, status: exp.status, progress: exp.progress, eta_seconds: exp.eta_seconds });
+      }
+    } catch (err) { console.warn("list catch-up failed", err); }
   }
-  schedule();
+
+  labStream.on("experiment.summary", update);
+  labStream.onOpen((reconnected) => { if (reconnected) catchUp(); });
+  labStream.open(script.dataset.ws);
 })();

@@ -1,7 +1,8 @@
-// The experiment page's live plots: embeds the server-built Bokeh document, then streams
-// points from the experiment's WebSocket into the per-run data sources ("r<run>:<metric>").
-// Each run's messages carry a sequence number; on a gap or a reconnect the missed points
-// are re-read over HTTP (after_seq), and points are kept only past the line's last x.
+// The experiment page's live plots and runs table: embeds the server-built Bokeh document,
+// then opens the page's stream (stream.js) and streams points into the per-run data sources
+// ("r<run>:<metric>"). Each run's messages carry a sequence number; on a gap or a reconnect
+// the missed points are re-read over HTTP (after_seq), and points are kept only past the
+// line's last x. The experiment's status is the server's (run.status messages carry it).
 (function () {
   "use strict";
   const live = JSON.parse(document.getElementById("lab-live").textContent);
@@ -14,14 +15,16 @@
   }
   let doc = null;
   let meanTimer = null;
-  let retryDelay = 1000;
-  let connected = false;
-  const stateEl = document.getElementById("live-state");
-  window.labLive = { pointsReceived: 0, messages: 0, state: "connecting" };
+  window.labLive = {
+    pointsReceived: 0,
+    get messages() { return labStream.state.messages; },
+    get state() { return labStream.state.state; },
+    get socket() { return labStream.state.socket; },
+  };
 
-  function setState(text) {
-    window.labLive.state = text;
-    if (stateEl) stateEl.textContent = text;
+  // the Bokeh document an embedded json_item became (the page holds others: the kind's figure)
+  function documentOf(jsonItem) {
+    return Bokeh.documents.find((d) => d.roots().some((root) => root.id === jsonItem.root_id)) || null;
   }
 
   function source(name) {
@@ -116,7 +119,7 @@
 
   const FINISHED = ["done", "failed", "cancelled"];
 
-  function setStatus(runId, status, finalMetrics) {
+  function setStatus(runId, status, finalMetrics, experimentStatus) {
     const cell = document.querySelector(`[data-status-for="${runId}"]`);
     if (!cell || !status) return;
     if (runs[runId]) runs[runId].status = status;
@@ -130,19 +133,12 @@
       const td = document.querySelector(`tr[data-run="${runId}"] td[data-final="${key}"]`);
       if (td && typeof value === "number") td.textContent = value.toFixed(4);
     }
-    setExperimentStatus();
+    setExperimentStatus(experimentStatus);
   }
 
-  // The experiment's status from its runs', as the server derives it (Experiment.refresh_status).
-  function setExperimentStatus() {
+  function setExperimentStatus(status) {
     const el = document.getElementById("experiment-status");
-    const statuses = new Set(Object.values(runs).map((r) => r.status));
-    let status = "done";
-    if (statuses.size === 0 || (statuses.size === 1 && statuses.has("queued"))) status = "queued";
-    else if (statuses.has("running") || statuses.has("queued")) status = "running";
-    else if (statuses.has("failed")) status = "failed";
-    else if (statuses.has("cancelled")) status = "cancelled";
-    if (el) { el.textContent = status; el.className = `status status-${status}`; }
+    if (el && status) { el.textContent = status; el.className = `status status-${status}`; }
   }
 
   function onMetrics(msg) {
@@ -172,7 +168,7 @@
       applyPoints(runId, data.points);
       r.lastSeq = Math.max(r.lastSeq, data.last_seq);
       updateProgress(runId, data.progress, data.eta_seconds);
-      setStatus(runId, data.status, data.final_metrics);
+      setStatus(runId, data.status, data.final_metrics, data.experiment_status);
     } catch (err) {
       console.warn("catch-up failed", runId, err);
     } finally {
@@ -210,10 +206,10 @@
         plots.innerHTML = "";
         if (old) Bokeh.documents.splice(Bokeh.documents.indexOf(old), 1);
         await Bokeh.embed.embed_item(data.figure, "plots");
-        doc = Bokeh.documents[Bokeh.documents.length - 1];
+        doc = documentOf(data.figure);
         window.labLive.runsRefreshed = (window.labLive.runsRefreshed || 0) + 1;
         for (const id of Object.keys(runs)) { updatePointCount(id); updateProgress(id, runs[id].progress, null); }
-        setExperimentStatus();
+        setExperimentStatus(data.status);
         recomputeMeans();
         for (const id of Object.keys(runs)) catchUp(id);
       } catch (err) {
@@ -226,44 +222,23 @@
     return refreshing;
   }
 
-  function onMessage(event) {
-    const msg = JSON.parse(event.data);
-    window.labLive.messages += 1;
-    if (msg.type === "experiment.runs") {
-      if ((msg.runs || []).some((id) => !runs[id])) refreshRuns();
-    } else if (msg.type === "run.metrics") onMetrics(msg);
-    else if (msg.type === "run.progress") updateProgress(msg.run, msg.progress, msg.eta_seconds);
-    else if (msg.type === "run.status") {
-      updateProgress(msg.run, msg.progress, msg.eta_seconds);
-      setStatus(msg.run, msg.status, msg.final_metrics);
-      if (runs[msg.run]) catchUp(msg.run);
-    }
-  }
-
-  function connect() {
-    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    const socket = new WebSocket(scheme + location.host + live.wsPath);
-    window.labLive.socket = socket;
-    socket.onopen = () => {
-      retryDelay = 1000;
-      setState("live");
-      if (connected) refreshRuns(); // runs may have been added while we were away
-      else for (const id of Object.keys(runs)) catchUp(id); // whatever arrived while we were away
-      connected = true;
-    };
-    socket.onmessage = onMessage;
-    socket.onclose = (event) => {
-      if (event.code === 4403) { setState("stream refused"); return; }
-      setState("reconnecting…");
-      setTimeout(connect, retryDelay);
-      retryDelay = Math.min(retryDelay * 2, 10000);
-    };
-  }
+  labStream.on("experiment.runs", (msg) => { if ((msg.runs || []).some((id) => !runs[id])) refreshRuns(); });
+  labStream.on("run.metrics", onMetrics);
+  labStream.on("run.progress", (msg) => updateProgress(msg.run, msg.progress, msg.eta_seconds));
+  labStream.on("run.status", (msg) => {
+    updateProgress(msg.run, msg.progress, msg.eta_seconds);
+    setStatus(msg.run, msg.status, msg.final_metrics, msg.experiment_status);
+    if (runs[msg.run]) catchUp(msg.run);
+  });
+  labStream.onOpen((reconnected) => {
+    if (reconnected) refreshRuns(); // runs may have been added while we were away
+    else for (const id of Object.keys(runs)) catchUp(id); // whatever arrived before the stream opened
+  });
 
   Bokeh.embed.embed_item(item, "plots").then(() => {
-    doc = Bokeh.documents[Bokeh.documents.length - 1];
+    doc = documentOf(item);
     for (const id of Object.keys(runs)) updatePointCount(id);
     recomputeMeans();
-    connect();
+    labStream.open(live.wsPath);
   });
 })();

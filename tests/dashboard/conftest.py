@@ -7,10 +7,12 @@ import uuid
 import pytest
 from django.test import override_settings
 
-from dashboard import embedded_redis
+from dashboard import executor
+from dashboard.celery import ANALYSIS_TASK, RECOVER_TASK, TRAIN_TASK
+from dashboard.launch import embedded_redis
 from dashboard.celery import app as celery_app
 from dashboard.models import Experiment
-from dashboard.presets import ExperimentSpec
+from trainer.kinds.spec import ExperimentSpec
 
 TINY = ExperimentSpec(epochs=2, seeds=1, subset=256, sb_batch=32, lb_batch=128)
 
@@ -31,9 +33,7 @@ def lab_settings(redis_url, tmp_path_factory):
     """Everything a test session writes goes to its own queues, channel prefix and runs dir."""
     prefix = f"test-{uuid.uuid4().hex[:8]}-"
     train_q, analysis_q = f"{prefix}train", f"{prefix}analysis"
-    routes = {"dashboard.tasks.train_run": {"queue": train_q},
-              "dashboard.tasks.run_analysis": {"queue": analysis_q},
-              "dashboard.tasks.recover_stale_runs": {"queue": train_q}}
+    routes = {TRAIN_TASK: {"queue": train_q}, ANALYSIS_TASK: {"queue": analysis_q}, RECOVER_TASK: {"queue": train_q}}
     override = override_settings(
         CHANNEL_LAYERS={"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
                                     "CONFIG": {"hosts": [redis_url], "prefix": f"{prefix}lblab"}}},
@@ -61,5 +61,5 @@ def bob(django_user_model):
 def experiment(alice):
     """alice's private experiment with one SB and one LB run (not queued: no worker is listening)."""
     exp = Experiment.objects.create(owner=alice, name="gap", preset="custom", config=TINY.to_dict())
-    exp.create_runs()
+    executor.create_runs(exp)
     return exp

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from dashboard.embedded_redis import free_port
+from dashboard.launch.embedded_redis import free_port
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 

@@ -4,7 +4,7 @@ import asyncio
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from dashboard.publisher import group_name
+from dashboard.live.publisher import group_name
 
 
 def listen(experiment_id):

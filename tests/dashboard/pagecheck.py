@@ -14,16 +14,17 @@ from tests.dashboard.labprocess import ROOT, LabProcess
 BUILD = r"""
 import json, time
 from django.contrib.auth import get_user_model
+from dashboard import executor
 from dashboard.analyses import request_analysis
-from dashboard.designs import Design
 from dashboard.models import Analysis, Experiment, MetricPoint, Status
-from dashboard.presets import ExperimentSpec
 from dashboard.results import Results
+from trainer.kinds import KINDS
+from trainer.kinds.spec import ExperimentSpec
 
 SPEC = ExperimentSpec(epochs=4, seeds=1, subset=256, sb_batch=32, lb_batch=128)
 admin = get_user_model().objects.get(username="admin")
-def start(kind, **design):
-    return Experiment.start(admin, f"pages {kind}", SPEC, kind, Design(kind, **design))
+def start(kind, **options):
+    return executor.start(admin, f"pages {kind}", KINDS[kind], SPEC, KINDS[kind].options(options), kind)
 
 def wait(predicate, what, timeout=240):
     deadline = time.monotonic() + timeout

@@ -5,10 +5,12 @@ import pytest
 import torch
 from celery.contrib.testing.worker import start_worker
 
-from dashboard.analyses import request_analysis, validate_params
+from dashboard import executor
+from dashboard.analyses import request_analysis
 from dashboard.celery import app as celery_app
 from dashboard.models import Analysis, Experiment, Status
-from dashboard.training import execute_run
+from dashboard.worker.training import execute_run
+from trainer.analysis.by_name import validate_params
 from tests.dashboard.conftest import TINY
 from tests.dashboard.listening import drain, listen
 from tests.dashboard.workers import wait_until
@@ -21,7 +23,7 @@ def finished(alice):
     """alice's experiment with an SB and an LB run trained to the end (in this process: real trainer code)."""
     torch.set_num_threads(1)
     exp = Experiment.objects.create(owner=alice, name="gap", config=TINY.to_dict())
-    for run in exp.create_runs():
+    for run in executor.create_runs(exp):
         assert execute_run(run.pk, task_id="test") == Status.DONE
     exp.refresh_from_db()
     return exp

@@ -6,7 +6,9 @@ import io
 import pytest
 from django.urls import reverse
 
-from dashboard.analyses import execute_analysis, request_analysis
+from dashboard import executor
+from dashboard.analyses import request_analysis
+from dashboard.worker.analysis import execute_analysis
 from dashboard.models import Analysis, ShareLink, Status
 from tests.dashboard.test_analyses import _runs, analysis_queue, finished  # noqa: F401 (fixtures)
 
@@ -143,11 +145,11 @@ def _finished_experiment(owner, name, **spec):
     import dataclasses
 
     from dashboard.models import Experiment
-    from dashboard.training import execute_run
+    from dashboard.worker.training import execute_run
     from tests.dashboard.conftest import TINY
 
     exp = Experiment.objects.create(owner=owner, name=name, config=dataclasses.replace(TINY, **spec).to_dict())
-    for run in exp.create_runs():
+    for run in executor.create_runs(exp):
         assert execute_run(run.pk, task_id="test") == Status.DONE
     return exp
 
@@ -206,11 +208,11 @@ def test_it_refuses_a_far_end_of_someone_elses_or_of_another_network(client, ali
 def test_it_maps_the_hessian_and_the_landscape_of_a_kept_snapshot(client, alice, analysis_queue):
     from dashboard.analyses import weights_identity
     from dashboard.models import Experiment
-    from dashboard.training import execute_run
+    from dashboard.worker.training import execute_run
     from tests.dashboard.conftest import TINY
 
     exp = Experiment.objects.create(owner=alice, name="snapshots", config=TINY.to_dict())
-    sb = exp.create_runs()[0]
+    sb = executor.create_runs(exp)[0]
     sb.tags = {"snapshot_every": 1}
     sb.save()
     assert execute_run(sb.pk, task_id="test") == Status.DONE

@@ -13,10 +13,12 @@ pytestmark = needs_chromium
 
 CREATE = """
 from django.contrib.auth import get_user_model
-from dashboard.models import Experiment
-from dashboard.presets import ExperimentSpec
+from dashboard import executor
+from trainer.kinds import KINDS
+from trainer.kinds.spec import ExperimentSpec
 spec = ExperimentSpec(epochs=2, seeds=1, subset=256, sb_batch=32, lb_batch=128)
-print("experiment", Experiment.start(get_user_model().objects.get(username="admin"), "browser analyses", spec).pk)
+admin = get_user_model().objects.get(username="admin")
+print("experiment", executor.start(admin, "browser analyses", KINDS["gap"], spec).pk)
 """
 
 

@@ -1,6 +1,7 @@
 import pytest
 from django.urls import reverse
 
+from dashboard import executor
 from dashboard.models import Experiment, MetricPoint
 from tests.dashboard.conftest import TINY
 
@@ -26,7 +27,7 @@ def _source_names(figure):
 def test_it_overlays_runs_from_different_experiments(client, alice, experiment):
     other = Experiment.objects.create(owner=alice, name="other", config=TINY.to_dict())
     a = experiment.runs.get(role="SB")
-    b = other.create_runs()[1]
+    b = executor.create_runs(other)[1]
     MetricPoint.objects.create(run=b, name="test_acc", step=1, value=0.75)
     client.force_login(alice)
     response = client.get(reverse("compare"), {"runs": f"{a.pk},{b.pk}"})

@@ -6,7 +6,7 @@ from django.test import Client
 
 from dashboard.asgi import application
 from dashboard.models import ShareLink
-from dashboard.publisher import publish
+from dashboard.live.publisher import publish
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +31,7 @@ async def _connect(path, headers):
 async def _publish_and_receive(communicator, experiment_id):
     from channels.layers import get_channel_layer
 
-    from dashboard.publisher import group_name
+    from dashboard.live.publisher import group_name
 
     message = {"type": "run.metrics", "run": 7, "seq": 1, "progress": 0.5, "eta_seconds": 3.0,
                "points": {"loss": [[1, 2.5], [2, 2.25]]}}

@@ -1,6 +1,6 @@
-"""Designs end to end with a real Celery worker on the train and analysis queues: dependent
-runs appear when their parent finishes, analyses are requested, and the result pages show
-one point per finished value."""
+"""Experiment kinds end to end with a real Celery worker on the train and analysis queues:
+dependent runs appear when their parent finishes, analyses are requested, and the result
+pages show one point per finished value."""
 import csv
 import io
 import pathlib
@@ -9,14 +9,15 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from django.urls import reverse
 
+from dashboard import executor
 from dashboard.celery import app as celery_app
-from dashboard.designs import Design
 from dashboard.models import Experiment, Status
-from dashboard.presets import ExperimentSpec
 from dashboard.results import Results
 from tests.dashboard.listening import Collecting
 from tests.dashboard.workers import wait_until
-from trainer.experiments import snapshot_path
+from trainer.kinds import KINDS
+from trainer.kinds.spec import ExperimentSpec
+from trainer.snapshots import snapshot_path
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TINY = ExperimentSpec(epochs=4, seeds=1, subset=256, sb_batch=32, lb_batch=128)
@@ -27,8 +28,8 @@ def _worker(lab_settings):
                         queues=[lab_settings["train_queue"], lab_settings["analysis_queue"]], shutdown_timeout=120)
 
 
-def _start(owner, kind, spec=TINY, **design) -> Experiment:
-    return Experiment.start(owner, kind, spec, kind, Design(kind, **design))
+def _start(owner, kind, spec=TINY, **options) -> Experiment:
+    return executor.start(owner, kind, KINDS[kind], spec, KINDS[kind].options(options), kind)
 
 
 def _wait_complete(exp, timeout=240):

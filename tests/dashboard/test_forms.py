@@ -75,6 +75,6 @@ def test_it_offers_paper_presets_only_when_their_data_is_present(settings, tmp_p
 def test_it_applies_remedies_to_the_lb_runs_only():
     form = ExperimentForm(_data(lb_sam_rho="0.05", lb_ghost_batch_size="32"))
     assert form.is_valid(), form.errors
-    configs = {role: cfg for role, seed, cfg in form.spec().train_configs() if seed == 0}
+    configs = {role: form.spec().train_config(role, 0) for role in ("SB", "LB")}
     assert configs["LB"].sam_rho == 0.05 and configs["LB"].ghost_batch_size == 32
     assert configs["SB"].sam_rho == 0.0 and configs["SB"].ghost_batch_size is None

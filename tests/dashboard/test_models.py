@@ -4,8 +4,10 @@ import pytest
 from django.db import IntegrityError
 from django.utils import timezone
 
+from dashboard import executor
 from dashboard.models import Experiment, MetricPoint, Run, ShareLink, Status
-from dashboard.tasks import recover_stale_runs
+from dashboard.worker.tasks import recover_stale_runs
+from trainer.kinds import KINDS
 from tests.dashboard.conftest import TINY
 
 pytestmark = pytest.mark.django_db
@@ -13,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 def test_it_creates_one_sb_and_one_lb_run_per_seed_sharing_the_seed(alice):
     exp = Experiment.objects.create(owner=alice, name="x", config=dict(TINY.to_dict(), seeds=3))
-    runs = exp.create_runs()
+    runs = executor.create_runs(exp)
     assert sorted((r.role, r.seed) for r in runs) == [("LB", 0), ("LB", 1), ("LB", 2), ("SB", 0), ("SB", 1), ("SB", 2)]
     sb0 = next(r for r in runs if r.role == "SB" and r.seed == 0)
     lb0 = next(r for r in runs if r.role == "LB" and r.seed == 0)
@@ -24,7 +26,7 @@ def test_it_creates_one_sb_and_one_lb_run_per_seed_sharing_the_seed(alice):
 
 def test_it_queues_runs_only_after_the_transaction_commits(alice, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks() as callbacks:
-        exp = Experiment.start(alice, "gap", TINY)
+        exp = executor.start(alice, "gap", KINDS["gap"], TINY)
     assert exp.runs.count() == 2 and len(callbacks) == 2
 
 

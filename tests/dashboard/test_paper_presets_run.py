@@ -17,19 +17,20 @@ import numpy as np
 import pytest
 from django.urls import reverse
 
-from dashboard.analyses import execute_analysis
+from dashboard import executor
 from dashboard.forms import ExperimentForm
 from dashboard.models import Analysis, Experiment, Run, Status
-from dashboard.presets import PRESETS, available_presets
 from dashboard.results import Results
-from dashboard.training import execute_run
+from dashboard.worker.analysis import execute_analysis
+from dashboard.worker.training import execute_run
 from tests.datafiles import cifar_rows, write_mnist, write_pickle
+from trainer.kinds import KINDS, PRESETS, available_presets
 
 pytestmark = pytest.mark.django_db
 
 N_TRAIN, N_TEST = 3000, 100  # MNIST and TIMIT
 CIFAR_PER_BATCH, CIFAR_TEST = 13, 20  # 5 x 13 = 65 CIFAR-10 training images
-KINDS = ("", "sharpness-", "parametric-", "sweep-", "warmstart-", "trajectory-", "remedies-")
+PREFIXES = ("", "sharpness-", "parametric-", "sweep-", "warmstart-", "trajectory-", "remedies-")  # of preset keys
 
 
 def write_cifar10_batches(root, per_batch: int, n_test: int) -> None:
@@ -117,9 +118,9 @@ def _page(client, user, exp) -> str:
 def test_it_offers_the_paper_presets_of_each_network_whose_files_are_present(client, alice, data_dir):
     offered = {p.key for p in available_presets(data_dir)}
     for net in ("f1", "f2", "c1", "c2"):  # mnist, timit, cifar10
-        assert {f"{kind}{net}" for kind in KINDS} <= offered
+        assert {f"{kind}{net}" for kind in PREFIXES} <= offered
     for net in ("c3", "c4"):  # no cifar100 files
-        assert not {f"{kind}{net}" for kind in KINDS} & offered
+        assert not {f"{kind}{net}" for kind in PREFIXES} & offered
     client.force_login(alice)
     choices = dict(client.get(reverse("experiment-new")).context["form"].fields["preset"].choices)
     assert choices["f1"] == "F1 gap (Table 2)" and choices["sharpness-c1"] == "C1 gap + sharpness (Tables 2-4)"
@@ -142,7 +143,7 @@ def test_it_trains_the_f1_gap_preset_on_mnist_files_and_says_they_hold_less_than
 def test_it_trains_the_c1_gap_preset_on_cifar10_files(alice, data_dir):
     spec = dataclasses.replace(PRESETS["c1"].spec, epochs=1, seeds=1, sb_batch=16, lb_batch=0.5)
     spec.validate(data_dir)
-    exp = Experiment.start(alice, "C1 gap", spec, "c1", PRESETS["c1"].design)
+    exp = executor.start(alice, "C1 gap", KINDS["gap"], spec, PRESETS["c1"].options, "c1")
     n_train = 5 * CIFAR_PER_BATCH
     runs = {r.role: r for r in _train_all(exp)}
     _check_trained(runs["SB"], "C1", "cifar10", 16, n_train)
@@ -163,7 +164,7 @@ def test_it_runs_the_f1_sharpness_preset_with_its_analyses_and_says_why_the_pape
     preset = PRESETS["sharpness-f1"]
     spec = dataclasses.replace(preset.spec, epochs=1, seeds=1, subset=64, sb_batch=16, lb_batch=0.5)
     spec.validate(data_dir)
-    exp = Experiment.start(alice, "F1 sharpness", spec, preset.key, preset.design)
+    exp = executor.start(alice, "F1 sharpness", KINDS[preset.kind], spec, preset.options, preset.key)
     runs = {r.role: r for r in _train_all(exp)}
     _check_trained(runs["SB"], "F1", "mnist", 16, 64)
     _check_trained(runs["LB"], "F1", "mnist", 32, 64)

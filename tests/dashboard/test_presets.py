@@ -3,11 +3,10 @@ and the plan and estimate the form shows."""
 import pytest
 from django.urls import reverse
 
-from dashboard.designs import KINDS
-from dashboard.estimate import plan
 from dashboard.forms import ExperimentForm
 from dashboard.models import Experiment
-from dashboard.presets import PRESETS
+from trainer.kinds import KINDS, PRESETS
+from trainer.kinds.estimate import estimate
 
 pytestmark = pytest.mark.django_db
 CPU = [p for p in PRESETS.values() if p.scale == "cpu"]
@@ -18,37 +17,30 @@ def _form_data(key, **changes):
     return {k: "" if v is None else v for k, v in {**ExperimentForm.initial_for(key), **changes}.items()}
 
 
-def test_it_has_a_cpu_preset_on_mnist1d_for_every_kind_that_validates():
-    assert sorted(p.design.kind for p in CPU) == sorted(KINDS)
+def _estimate(preset, spec=None):
+    return estimate(KINDS[preset.kind], spec or preset.spec, preset.options)
+
+
+def test_every_cpu_preset_validates_on_its_data():
     for preset in CPU:
-        assert preset.spec.dataset == "mnist1d"
-        preset.spec.validate()
-
-
-def test_it_has_a_paper_scale_preset_for_every_kind_and_paper_network():
-    for net in ("f1", "f2", "c1", "c2", "c3", "c4"):
-        assert PRESETS[net].design.kind == "gap" and PRESETS[net].spec.sb_batch == 256
-        for kind in set(KINDS) - {"gap"}:
-            assert PRESETS[f"{kind}-{net}"].design.kind == kind
+        KINDS[preset.kind].validate(preset.spec, preset.options)
 
 
 def test_it_estimates_every_cpu_preset_at_minutes_on_one_worker():
     for preset in CPU:
-        assert 10 < plan(preset.spec, preset.design).seconds < 6 * 60, preset.key
+        assert 10 < _estimate(preset).seconds < 6 * 60, preset.key
 
 
 def test_it_counts_the_warm_started_lb_runs_and_their_analyses():
     preset = PRESETS["warmstart"]  # SB 100 epochs, every 10: LB from epochs 0, 10, ..., 100
-    p = plan(preset.spec, preset.design)
+    p = _estimate(preset)
     assert (p.runs, p.analyses) == (12, 11)
 
 
 def test_it_estimates_longer_for_more_epochs_and_bigger_networks():
     base = PRESETS["sharpness"]
-    longer = base.spec.__class__(**{**base.spec.to_dict(), "epochs": 2 * base.spec.epochs})
-    assert plan(longer, base.design).seconds > plan(base.spec, base.design).seconds
-    assert plan(PRESETS["sharpness-c1"].spec, base.design).seconds > plan(PRESETS["sharpness-f1"].spec,
-                                                                          base.design).seconds
+    assert _estimate(base, base.spec.replace(epochs=2 * base.spec.epochs)).seconds > _estimate(base).seconds
+    assert _estimate(PRESETS["sharpness-c1"]).seconds > _estimate(PRESETS["sharpness-f1"]).seconds
 
 
 def test_it_shows_the_plan_of_the_chosen_preset_in_the_form(client, alice):

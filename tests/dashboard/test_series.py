@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from dashboard.models import MetricPoint
-from dashboard.series import DISPLAY_POINTS, load_series
+from dashboard.figures.series import DISPLAY_POINTS, load_series
 
 pytestmark = pytest.mark.django_db
 

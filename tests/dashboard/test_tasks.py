@@ -8,9 +8,10 @@ import time
 import pytest
 from celery.contrib.testing.worker import start_worker
 
+from dashboard import executor
 from dashboard.celery import app as celery_app
 from dashboard.models import Experiment, MetricPoint, Run, Status
-from dashboard.presets import ExperimentSpec
+from trainer.kinds.spec import ExperimentSpec
 from tests.dashboard.conftest import TINY
 from tests.dashboard.listening import drain, listen
 from tests.dashboard.workers import kill_group, wait_until, worker_process
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def _experiment(owner, spec) -> Experiment:
     exp = Experiment.objects.create(owner=owner, name="t", config=spec.to_dict())
-    exp.create_runs()
+    executor.create_runs(exp)
     return exp
 
 

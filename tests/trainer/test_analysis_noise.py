@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from trainer.analysis import NoiseScaleTracker, gradient_noise_scale, sgd_noise_scale, two_batch_estimates
+from trainer.analysis import gradient_noise_scale, sgd_noise_scale, two_batch_estimates
 
 torch.set_num_threads(1)
 SMALL, BIG, PAIRS = 2, 16, 3000
@@ -63,23 +63,3 @@ def test_the_estimators_expectations_match_exact_per_example_statistics(regressi
     assert abs(result.trace_sigma - trace_true) < 4 * se(per_pair[:, 1])
     assert result.b_simple == pytest.approx(result.trace_sigma / result.g2)
     assert result.to_dict()["options"]["sampling"] == "with replacement"
-
-
-def test_the_streaming_tracker_averages_components_before_dividing():
-    tracker = NoiseScaleTracker(small_batch=SMALL, big_batch=BIG)
-    assert math.isnan(tracker.b_simple)
-    pairs = [(30.0, 9.0), (26.0, 8.0), (35.0, 10.5)]
-    for small, big in pairs:
-        tracker.update(small, big)
-    g2, trace = two_batch_estimates(np.mean([p[0] for p in pairs]), np.mean([p[1] for p in pairs]), SMALL, BIG)
-    assert (tracker.g2, tracker.trace_sigma) == pytest.approx((g2, trace))
-    assert tracker.b_simple == pytest.approx(trace / g2) and tracker.count == 3
-
-
-def test_the_moving_average_tracker_is_bias_corrected():
-    tracker = NoiseScaleTracker(small_batch=SMALL, big_batch=BIG, decay=0.9)
-    for _ in range(3):
-        tracker.update(30.0, 9.0)  # a constant stream: the corrected average is that constant
-    assert (tracker.g2, tracker.trace_sigma) == pytest.approx(two_batch_estimates(30.0, 9.0, SMALL, BIG))
-    with pytest.raises(ValueError, match="decay"):
-        NoiseScaleTracker(SMALL, BIG, decay=1.0)

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from trainer import designs
-from trainer.cli import build_parser, config_from_args, main
+from trainer.cli import build_parser, config_from_args, main, train_command
+from trainer.cli_kinds import command_line, from_args
 from trainer.config import TrainConfig
+from trainer.kinds import KINDS
+from trainer.kinds.spec import ExperimentSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,20 +77,47 @@ def test_bad_arguments_name_the_flag_and_the_allowed_values(args, needle, capsys
     assert needle in err and "Traceback" not in err
 
 
-def test_the_gap_runs_sb_and_lb_for_every_seed_in_worker_processes():
-    base = TrainConfig(subset=400, width=16, depth=1, epochs=2)
-    config = designs.GapDesign(base, sb_batch=20, lb_batch=0.25, seeds=(0, 1))
-    ticks = []
-    result = designs.run_gap(config, workers=2, progress=lambda done, total: ticks.append((done, total)))
-    assert [(r.role, r.seed) for r in result.runs] == [("SB", 0), ("SB", 1), ("LB", 0), ("LB", 1)]
-    assert ticks[-1] == (8, 8)
-    # each run is the same as running it here, one after another
-    from trainer.train import Trainer
+def test_each_kind_is_a_subcommand_whose_flags_change_its_preset():
+    args = build_parser().parse_args(["sweep", "--epochs", "3", "--batch-sizes", "16", "0.5", "--lb-sam-rho", "0.05"])
+    kind, spec, options = from_args(args)
+    assert kind.name == "sweep" and spec.epochs == 3 and spec.dataset == "mnist1d"
+    assert options.batch_sizes == (16, 0.5) and spec.lb_overrides == {"sam_rho": 0.05}
+    kind, spec, options = from_args(build_parser().parse_args(["gap", "--sharpness", "--preset", "F1"]))
+    assert kind.name == "sharpness" and spec.net == "F1" and spec.sb_batch == 256 and options.subspace_dim == 100
 
-    alone = Trainer(base.replace(batch_size=0.25, seed=1)).run()
-    assert result.runs[3].final["test_acc"] == alone.final["test_acc"]
-    table = result.table()
-    sb_test = [100 * r.final["test_acc"] for r in result.runs if r.role == "SB"]
-    assert table["SB"]["test_acc"][0] == pytest.approx(sum(sb_test) / 2)
-    assert table["SB"]["test_acc"][1] == pytest.approx(abs(sb_test[0] - sb_test[1]) / 2 ** 0.5)
-    json.dumps(result.to_dict())
+
+@pytest.mark.parametrize("kind, spec, options", [
+    ("sharpness", ExperimentSpec(epochs=4, seeds=2), {"subspace_dim": 50}),
+    ("warmstart", ExperimentSpec(epochs=7, lr=2.5e-4, subset=1000, lb_overrides={"ghost_batch_size": 16}),
+     {"every": 3, "lb_epochs": 2}),
+    ("remedies", ExperimentSpec(dataset="mnist", net="F1", sb_batch=256, optimizer="sgd"), {"remedies": ["SAM"]}),
+    ("sweep", ExperimentSpec(epochs=2), {"batch_sizes": [16, 0.25]}),
+])
+def test_the_reproduce_command_parses_back_to_the_same_experiment(kind, spec, options):
+    k = KINDS[kind]
+    command = command_line(k, spec, k.options(options))
+    words = command.split()
+    assert words[:4] == ["python", "-m", "trainer", kind]
+    parsed = from_args(build_parser().parse_args(words[3:]))
+    assert parsed == (k, spec, k.options(options)), command
+
+
+def test_the_reproduce_command_of_a_preset_is_short():
+    k = KINDS["sharpness"]
+    assert command_line(k, ExperimentSpec(epochs=4, seeds=2), k.Options()) == (
+        "python -m trainer sharpness --epochs 4 --seeds 2")
+    assert command_line(k, ExperimentSpec(dataset="mnist", net="F1", sb_batch=256, epochs=100, seeds=5),
+                        k.Options()) == "python -m trainer sharpness --preset F1"
+    assert train_command({"batch_size": 0.1, "epochs": 4, "augment": True, "patience": None, "lr": 0.001}) == (
+        "python -m trainer train --batch-size 0.1 --epochs 4 --augment")
+
+
+def test_a_kind_prints_its_tables_and_what_they_say():
+    out = run_cli("gap", "--subset", "256", "--sb-batch", "32", "--lb-batch", "128", "--epochs", "1", "--seeds", "1",
+                  "--workers", "1", "--quiet").stdout
+    assert "Generalization gap (Table 2)" in out and "regime  batch size  seeds  train acc %" in out
+    assert "Gap: LB tests" in out and "2 runs and 0 analyses on 1 worker process" in out
+    data = json.loads(run_cli("gap", "--subset", "256", "--sb-batch", "32", "--lb-batch", "128", "--epochs", "1",
+                              "--seeds", "1", "--workers", "1", "--quiet", "--json").stdout)
+    assert data["kind"] == "gap" and [t["key"] for t in data["tables"]] == ["gap"]
+    assert [r["role"] for r in data["tables"][0]["rows"]] == ["SB", "LB"]

@@ -8,7 +8,7 @@ from trainer.analysis.interpolation import (
 )
 from trainer.analysis.landscape import Landscape1D, Landscape2D, filter_normalized_direction, landscape_1d, landscape_2d
 from trainer.analysis.noise import (
-    NoiseScaleResult, NoiseScaleTracker, gradient_noise_scale, sgd_noise_scale, two_batch_estimates,
+    NoiseScaleResult, gradient_noise_scale, sgd_noise_scale, two_batch_estimates,
 )
 from trainer.analysis.sharpness import (
     SharpnessEntry, SharpnessResult, box_half_widths, keskar_sharpness, pinv_apply, subspace_matrix,
@@ -16,7 +16,7 @@ from trainer.analysis.sharpness import (
 
 __all__ = [
     "DensityResult", "EigenResult", "HessianOperator", "InterpolationResult", "Landscape1D", "Landscape2D",
-    "NoiseScaleResult", "NoiseScaleTracker", "SharpnessEntry", "SharpnessResult", "TraceResult",
+    "NoiseScaleResult", "SharpnessEntry", "SharpnessResult", "TraceResult",
     "box_half_widths", "filter_normalized_direction", "gradient_noise_scale", "hessian_density",
     "hessian_eigenvalues", "hessian_trace", "interpolate", "interpolated_model", "keskar_sharpness",
     "landscape_1d", "landscape_2d", "path_coefficients", "pinv_apply", "recompute_bn_statistics",

@@ -24,6 +24,7 @@ from trainer.analysis._common import (
     JsonRecord, LossFn, Progress, check_data, check_positive, cross_entropy_loss, on_device, report,
     trainable_parameters,
 )
+from trainer.config import EVAL_BATCH_SIZE
 from trainer.evaluate import BN_MODES, batches, eval_mode, preserved_state
 
 METHODS = ("power", "lanczos")
@@ -137,7 +138,7 @@ def hessian_eigenvalues(
     tol: float = 1e-3,
     seed: int = 0,
     bn_mode: str = "running",
-    batch_size: int = 5000,
+    batch_size: int = EVAL_BATCH_SIZE,
     n_samples: int | None = None,
     loss_fn: LossFn | None = None,
     progress: Progress | None = None,
@@ -260,7 +261,7 @@ def hessian_trace(
     tol: float = 1e-3,
     seed: int = 0,
     bn_mode: str = "running",
-    batch_size: int = 5000,
+    batch_size: int = EVAL_BATCH_SIZE,
     n_samples: int | None = None,
     loss_fn: LossFn | None = None,
     progress: Progress | None = None,
@@ -306,7 +307,7 @@ def hessian_density(
     sigma: float | None = None,
     seed: int = 0,
     bn_mode: str = "running",
-    batch_size: int = 5000,
+    batch_size: int = EVAL_BATCH_SIZE,
     n_samples: int | None = None,
     loss_fn: LossFn | None = None,
     progress: Progress | None = None,

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from trainer.analysis._common import JsonRecord, Progress, check_data, check_positive, on_device, report
+from trainer.config import EVAL_BATCH_SIZE
 from trainer.evaluate import batches, evaluate
 
 PATHS = ("linear", "curved")
@@ -102,7 +103,7 @@ def _set_on_path(scratch: nn.Module, model_a: nn.Module, model_b: nn.Module, alp
 
 @torch.no_grad()
 def recompute_bn_statistics(
-    model: nn.Module, x: torch.Tensor, *, batch_size: int = 5000, max_batches: int | None = None,
+    model: nn.Module, x: torch.Tensor, *, batch_size: int = EVAL_BATCH_SIZE, max_batches: int | None = None,
 ) -> None:
     """Reset every BatchNorm's running statistics and recompute them from x, in place.
 
@@ -144,7 +145,7 @@ def interpolate(
     path: str = "linear",
     bn: str = "recompute",
     bn_recompute_batches: int | None = None,
-    batch_size: int = 5000,
+    batch_size: int = EVAL_BATCH_SIZE,
     progress: Progress | None = None,
 ) -> InterpolationResult:
     """Mean cross-entropy and accuracy on train and test sets at each alpha of the path."""

@@ -17,6 +17,7 @@ from torch import nn
 from trainer.analysis._common import (
     FlatWriter, JsonRecord, Progress, check_data, check_positive, on_device, report, trainable_parameters,
 )
+from trainer.config import EVAL_BATCH_SIZE
 from trainer.evaluate import BN_MODES, evaluate, preserved_state
 
 
@@ -96,7 +97,7 @@ def landscape_1d(
     span: tuple[float, float] = (-1.0, 1.0),
     seed: int = 0,
     bn_mode: str = "running",
-    batch_size: int = 5000,
+    batch_size: int = EVAL_BATCH_SIZE,
     progress: Progress | None = None,
 ) -> Landscape1D:
     """Loss and accuracy at theta + a d for a on `steps` evenly spaced points of span."""
@@ -127,7 +128,7 @@ def landscape_2d(
     span: tuple[float, float] = (-1.0, 1.0),
     seed: int = 0,
     bn_mode: str = "running",
-    batch_size: int = 5000,
+    batch_size: int = EVAL_BATCH_SIZE,
     progress: Progress | None = None,
 ) -> Landscape2D:
     """Loss and accuracy on the resolution x resolution grid theta + a d1 + b d2 over span^2."""

@@ -41,60 +41,6 @@ def two_batch_estimates(g2_small: float, g2_big: float, small_batch: int, big_ba
     return g2, trace
 
 
-class NoiseScaleTracker:
-    """Streaming B_simple for a training loop.
-
-        tracker = NoiseScaleTracker(small_batch=32, big_batch=400, decay=0.99)
-        tracker.update(g2_small, g2_big)   # squared norms of gradients of the mean loss
-                                            # over a small and a big batch, any step
-        tracker.b_simple                    # tr(Sigma) / |G|^2 from the smoothed components
-
-    decay=None keeps plain running means of the two components; a decay in (0, 1) keeps
-    exponential moving averages (bias-corrected as in Adam), as McCandlish et al. suggest for
-    a quantity that drifts during training. b_simple is nan until the first update and inf
-    when the |G|^2 estimate is not positive.
-    """
-
-    def __init__(self, small_batch: int, big_batch: int, decay: float | None = None):
-        two_batch_estimates(0.0, 0.0, small_batch, big_batch)  # validates the sizes
-        if decay is not None and not 0 < decay < 1:
-            raise ValueError(f"decay must be None (running mean) or in (0, 1), got {decay}")
-        self.small_batch, self.big_batch, self.decay = small_batch, big_batch, decay
-        self.count = 0
-        self._g2 = 0.0
-        self._trace = 0.0
-
-    def update(self, g2_small: float, g2_big: float) -> None:
-        g2, trace = two_batch_estimates(g2_small, g2_big, self.small_batch, self.big_batch)
-        self.count += 1
-        rate = 1.0 / self.count if self.decay is None else 1.0 - self.decay
-        self._g2 += rate * (g2 - self._g2)
-        self._trace += rate * (trace - self._trace)
-
-    def _debiased(self, value: float) -> float:
-        if self.decay is None:
-            return value
-        return value / (1.0 - self.decay ** self.count)
-
-    @property
-    def g2(self) -> float:
-        return self._debiased(self._g2) if self.count else math.nan
-
-    @property
-    def trace_sigma(self) -> float:
-        return self._debiased(self._trace) if self.count else math.nan
-
-    @property
-    def b_simple(self) -> float:
-        if not self.count:
-            return math.nan
-        return self.trace_sigma / self.g2 if self.g2 > 0 else math.inf
-
-    def to_dict(self) -> dict:
-        return {"small_batch": self.small_batch, "big_batch": self.big_batch, "decay": self.decay,
-                "count": self.count, "g2": self.g2, "trace_sigma": self.trace_sigma, "b_simple": self.b_simple}
-
-
 @dataclass(frozen=True)
 class NoiseScaleOptions(JsonRecord):
     small_batch: int

@@ -33,6 +33,7 @@ from trainer.analysis._common import (
     on_device, report, trainable_parameters,
 )
 from trainer.analysis._lbfgsb import LbfgsbOutcome, minimize_lbfgsb, resolve_driver
+from trainer.config import EVAL_BATCH_SIZE
 from trainer.evaluate import BN_MODES, eval_mode, preserved_state
 
 SUBSPACE_LAWS = {"gaussian": "N(0,1)", "rademacher": "+-1 with probability 1/2", "uniform": "U(-1,1)"}
@@ -227,7 +228,7 @@ def keskar_sharpness(
     restarts: int = 0,
     restart_seed: int = 0,
     bn_mode: str = "running",
-    batch_size: int = 5000,
+    batch_size: int = EVAL_BATCH_SIZE,
     scaling: str = "box",
     loss_fn: LossFn | None = None,
     driver: str = "auto",

@@ -3,7 +3,7 @@ import sys
 from django.core.management.base import BaseCommand
 
 from dashboard.env import env_int, env_str
-from dashboard.launcher import run
+from dashboard.launch.launcher import run
 
 
 class Command(BaseCommand):

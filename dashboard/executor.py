@@ -1,0 +1,83 @@
+"""The web's executor of an experiment kind's plan (trainer.kinds): Run and Analysis rows,
+trained and analysed by Celery workers.
+
+`start` creates the experiment with the runs its kind starts with and queues them once
+committed. When a worker finishes a run as done it calls `advance`, which asks the kind
+what the run unlocks and creates it: dependent runs (once per parent) and analyses
+(deduplicated by the weights they read, dashboard.analyses). The CLI's executor
+(trainer.executor) follows the same plan in a process pool.
+"""
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+from dashboard.analyses import request_analysis
+from dashboard.live.publisher import publish_runs_added
+from dashboard.models import Experiment, Run
+from dashboard.results import records_of
+from trainer.kinds.base import Kind, PlannedRun
+from trainer.kinds.spec import ExperimentSpec
+from trainer.snapshots import snapshot_path
+
+log = logging.getLogger(__name__)
+
+
+def start(owner, name: str, kind: Kind, spec: ExperimentSpec, options=None, preset: str = "custom") -> Experiment:
+    """Create the experiment and the runs its kind starts with; queue them once the rows are committed."""
+    with transaction.atomic():
+        experiment = create(owner, name, kind, spec, options, preset)
+        for run in create_runs(experiment):
+            run.enqueue()
+    return experiment
+
+
+def create(owner, name: str, kind: Kind, spec: ExperimentSpec, options=None, preset: str = "custom") -> Experiment:
+    options = options if options is not None else kind.Options()
+    return Experiment.objects.create(owner=owner, name=name, preset=preset, config=spec.to_dict(), kind=kind.name,
+                                     design=kind.options_dict(options))
+
+
+def create_runs(experiment: Experiment) -> list[Run]:
+    """The rows of the runs the experiment's kind starts with, not queued."""
+    # data_dir stays empty: the worker reads its own LBLAB_DATA_DIR, which may differ from the web host's
+    planned = experiment.planner.runs(experiment.spec, experiment.options)
+    return [run for run in (_create_run(experiment, p) for p in planned) if run is not None]
+
+
+def _create_run(experiment: Experiment, planned: PlannedRun) -> Run | None:
+    config = planned.config
+    if planned.start_from is not None:
+        parent = Run.objects.get(pk=planned.start_from.run)
+        path = snapshot_path(parent.run_dir, planned.start_from.epoch)
+        if not path.exists():
+            log.warning("run %s has no snapshot of epoch %s at %s; not starting a run from it",
+                        parent.pk, planned.start_from.epoch, path)
+            return None
+        config = config.replace(init_from=str(path))
+    # one by one: bulk_create returns no ids on every backend
+    return Run.objects.create(experiment=experiment, role=planned.role, seed=planned.seed, config=config.to_dict(),
+                              tags=planned.tags)
+
+
+def advance(run: Run) -> None:
+    """Create what the finished (done) run unlocks in its experiment's plan; a second call adds nothing."""
+    experiment = run.experiment
+    kind, spec, options = experiment.planner, experiment.spec, experiment.options
+    with transaction.atomic():
+        records = records_of(experiment)
+        unlocked = kind.unlocked(spec, options, records.run(run.pk), records)
+        added = []
+        if unlocked.runs and not experiment.runs.filter(tags__depends_on=run.pk).exists():
+            for planned in unlocked.runs:
+                child = _create_run(experiment, planned)
+                if child is not None:
+                    child.enqueue()
+                    added.append(child.pk)
+            experiment.refresh_status()
+        runs = {r.pk: r for r in experiment.runs.all()}
+        for a in unlocked.analyses:
+            request_analysis(experiment, a.kind, a.params, runs[a.run], runs.get(a.run_b), epoch=a.epoch)
+        if added:
+            transaction.on_commit(lambda: publish_runs_added(experiment.pk, added))

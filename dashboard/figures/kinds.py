@@ -1,0 +1,88 @@
+"""Bokeh figures of the kinds that have one (the paper's Figs. 4, 5 and 6), from their result tables.
+
+Each line is a named ColumnDataSource ("fig:<figure>:<series>") with one point per
+finished value, drawn as a line with markers; sharpness axes are logarithmic as in the
+paper. Values that are missing or not positive on a log axis are left out.
+"""
+from __future__ import annotations
+
+from bokeh.embed import json_item
+from bokeh.layouts import gridplot
+from bokeh.models import ColumnDataSource
+
+from dashboard.figures.style import ACCURACY_COLOR, EPS_COLORS, ROLE_COLORS, new_figure
+from trainer.kinds.sharpness import EPSILONS
+from trainer.kinds.tables import Table, value_of
+
+
+def _series(rows, x_key, y_key, log_x=False, log_y=False) -> dict[str, list]:
+    xs, ys = [], []
+    for row in rows:
+        x, y = value_of(row.get(x_key)), value_of(row.get(y_key))
+        if x is None or y is None or (log_x and x <= 0) or (log_y and y <= 0):
+            continue
+        xs.append(float(x))
+        ys.append(float(y))
+    return {"x": xs, "y": ys}
+
+
+def _line(fig, name: str, data: dict, color: str, label: str, dash: str = "solid"):
+    source = ColumnDataSource(data, name=name)
+    fig.line("x", "y", source=source, line_color=color, line_width=2, line_dash=dash, legend_label=label)
+    fig.scatter("x", "y", source=source, color=color, size=6, legend_label=label)
+
+
+def _finish(figures) -> dict:
+    for fig in figures:
+        fig.legend.click_policy = "hide"
+        fig.legend.location = "top_left"
+    return json_item(gridplot(figures, ncols=2, sizing_mode="stretch_width", merge_tools=False))
+
+
+def sweep_figure(table: Table) -> dict:
+    """Fig. 4: test accuracy and sharpness (both eps) against batch size, log x (and log y for sharpness)."""
+    acc = new_figure("Test accuracy against batch size", "batch size", "test accuracy %", x_axis_type="log")
+    _line(acc, "fig:sweep:test_acc", _series(table.rows, "batch", "test_acc", log_x=True), ACCURACY_COLOR, "test acc")
+    sharp = new_figure("Sharpness against batch size", "batch size", "sharpness", x_axis_type="log", y_axis_type="log")
+    for e in EPSILONS:
+        _line(sharp, f"fig:sweep:sharpness {e:g}", _series(table.rows, "batch", f"full {e:g}", True, True),
+              EPS_COLORS[e], f"ε {e:g}")
+    return _finish([acc, sharp])
+
+
+def warmstart_figure(table: Table) -> dict:
+    """Fig. 5: SB-iterate and LB test accuracy, and LB sharpness (log), against the SB epoch."""
+    acc = new_figure("Test accuracy against the SB epoch LB starts from", "SB epoch", "test accuracy %")
+    _line(acc, "fig:warmstart:sb_test_acc", _series(table.rows, "sb_epoch", "sb_test_acc"), ROLE_COLORS["SB"],
+          "SB iterate")
+    _line(acc, "fig:warmstart:lb_test_acc", _series(table.rows, "sb_epoch", "lb_test_acc"), ROLE_COLORS["LB"],
+          "LB from it")
+    sharp = new_figure("Sharpness of the LB solutions", "SB epoch", "sharpness", y_axis_type="log")
+    for e in EPSILONS:
+        _line(sharp, f"fig:warmstart:sharpness {e:g}", _series(table.rows, "sb_epoch", f"full {e:g}", log_y=True),
+              EPS_COLORS[e], f"ε {e:g}")
+    return _finish([acc, sharp])
+
+
+def trajectory_figure(table: Table) -> dict:
+    """Fig. 6: sharpness (log) of the SB and LB iterates against their training loss (log), both eps."""
+    figs = []
+    for e in EPSILONS:
+        fig = new_figure(f"Sharpness against cross-entropy, ε {e:g}", "training loss", "sharpness",
+                   x_axis_type="log", y_axis_type="log")
+        for role in ("SB", "LB"):
+            rows = [r for r in table.rows if r["role"] == role]
+            _line(fig, f"fig:trajectory:{role} {e:g}", _series(rows, "train_loss", f"full {e:g}", True, True),
+                  ROLE_COLORS[role], role, dash="solid" if e == 1e-3 else "dashed")
+        figs.append(fig)
+    return _finish(figs)
+
+
+# kind name -> its figure, drawn from its table of the same key
+KIND_FIGURES = {"sweep": sweep_figure, "warmstart": warmstart_figure, "trajectory": trajectory_figure}
+
+
+def kind_figure(kind: str, tables: list[Table]) -> dict | None:
+    build = KIND_FIGURES.get(kind)
+    return build(next(t for t in tables if t.key == kind)) if build else None
+

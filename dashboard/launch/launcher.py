@@ -1,0 +1,172 @@
+"""`manage.py runlab`: the whole lab in one command, and nothing left running after Ctrl-C.
+
+Starts, in order: the embedded Redis (only when REDIS_URL is unset), migrations, a first
+account (when there is no user), one Celery worker (queues train and analysis, one
+prefork child, with the stale-run check on a beat) and Daphne. Each child gets its own
+process group, so stopping it also stops what it forked; a group that does not stop
+within its grace period is killed.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+from dashboard.launch import embedded_redis
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen
+    grace_s: float  # time allowed to stop after SIGTERM (a worker finishes its step and checkpoints)
+
+
+class Lab:
+    def __init__(self, host: str, port: int, out=sys.stdout, worker_grace_s: float = 60.0):
+        self.host, self.port, self.out = host, port, out
+        self.worker_grace_s = worker_grace_s
+        self.children: list[Child] = []
+        self.redis: embedded_redis.EmbeddedRedis | None = None
+        self.stopping = threading.Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    # -- start ------------------------------------------------------------------------
+    def start(self) -> None:
+        env = dict(os.environ)
+        if not os.environ.get("REDIS_URL"):
+            self.redis = embedded_redis.start(settings.VAR_DIR / "redis")
+            env["LBLAB_EMBEDDED_REDIS_URL"] = self.redis.url
+            self.say(f"embedded Redis on {self.redis.url} (set REDIS_URL to use your own)")
+        from django.core.management import call_command
+
+        call_command("migrate", interactive=False, verbosity=0)
+        login_hint = ensure_first_user()
+        worker = [sys.executable, "-m", "celery", "-A", "dashboard", "--quiet", "worker",
+                  "-Q", f"{settings.TRAIN_QUEUE},{settings.ANALYSIS_QUEUE}",
+                  "--concurrency", "1", "--pool", "prefork", "--beat",
+                  "--schedule", str(settings.VAR_DIR / "celerybeat-schedule"),
+                  "--hostname", f"lab-{os.getpid()}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle"]
+        server = [sys.executable, "-m", "daphne", "-b", self.host, "-p", str(self.port), "dashboard.asgi:application"]
+        self._spawn("worker", worker, env, self.worker_grace_s)
+        self._spawn("web", server, env, 10.0)
+        self._wait_for_http()
+        self.say(f"\nThe lab is running at {self.url}\n{login_hint}\nPress Ctrl-C to stop everything.\n")
+
+    def _spawn(self, name: str, args: list[str], env: dict, grace_s: float) -> None:
+        process = subprocess.Popen(args, env=env, cwd=settings.BASE_DIR, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)  # own group: Ctrl-C reaches only the launcher
+        self.children.append(Child(name, process, grace_s))
+
+    def _wait_for_http(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.stopping.is_set():
+            self._check_children()
+            try:
+                urllib.request.urlopen(self.url + "accounts/login/", timeout=2).close()
+                return
+            except urllib.error.HTTPError:
+                return  # it answered
+            except OSError:
+                time.sleep(0.2)
+        if not self.stopping.is_set():
+            raise RuntimeError(f"the web server did not answer on {self.url} within {timeout:.0f}s")
+
+    # -- run and stop -----------------------------------------------------------------
+    def _check_children(self) -> None:
+        for child in self.children:
+            if child.process.poll() is not None:
+                raise RuntimeError(f"the {child.name} process exited with code {child.process.returncode}")
+
+    def wait(self) -> None:
+        while not self.stopping.wait(0.5):
+            self._check_children()
+
+    def stop(self) -> None:
+        """Stop the web server first (no new work), then the worker, then Redis."""
+        for child in reversed(self.children):
+            _stop_group(child)
+        if self.redis is not None:
+            self.redis.stop()
+        self.children.clear()
+
+
+def _stop_group(child: Child) -> None:
+    pgid = child.process.pid  # start_new_session made it the group leader
+    _signal_group(pgid, signal.SIGTERM)
+    try:
+        child.process.wait(child.grace_s)
+    except subprocess.TimeoutExpired:
+        _signal_group(pgid, signal.SIGKILL)
+        child.process.wait()
+    # what the leader forked may outlive it for a moment (pool children, beat)
+    deadline = time.monotonic() + 5
+    while _group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    _signal_group(pgid, signal.SIGKILL)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def ensure_first_user() -> str:
+    """Create "admin" with a random password when there is no account; returns how to log in."""
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    if User.objects.exists():
+        return "Log in with your account (`python manage.py createsuperuser` adds one)."
+    password = secrets.token_urlsafe(12)
+    User.objects.create_superuser("admin", "", password)
+    return f"Log in as admin with password {password} (shown once; change it in the admin)."
+
+
+def run(host: str, port: int) -> int:
+    lab = Lab(host, port)
+
+    def on_signal(signum, frame):
+        lab.stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    Path(settings.VAR_DIR).mkdir(parents=True, exist_ok=True)
+    code = 0
+    try:
+        lab.start()
+        lab.wait()
+    except RuntimeError as e:
+        lab.say(f"error: {e}")
+        code = 1
+    finally:
+        lab.say("stopping the lab ...")
+        lab.stop()
+        lab.say("stopped.")
+    return code

@@ -1,0 +1,76 @@
+"""The live streams: an experiment's (group "experiment-<id>") and a user's experiments list's.
+
+Access to an experiment's stream is its page's: the owner (or a superuser), or anyone
+holding an active share token passed as ?token=. Anything else is closed with code 4403,
+and so is a stream opened with a token when that link is revoked. The list's stream is
+its user's own experiments (every experiment for a superuser), logged in only.
+"""
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from dashboard.live.publisher import STAFF_GROUP, group_name, owner_group
+from dashboard.models import Experiment
+
+FORBIDDEN = 4403
+
+
+@database_sync_to_async
+def _may_view(experiment_id: int, user, token: str | None) -> bool:
+    experiment = Experiment.objects.filter(pk=experiment_id).first()
+    return experiment is not None and experiment.can_view(user, token)
+
+
+class ForwardingConsumer(AsyncJsonWebsocketConsumer):
+    """Joins `self.groups_joined` and forwards every group message to the page as it is."""
+
+    groups_joined: list[str] = []
+
+    async def join(self, *groups: str) -> None:
+        self.groups_joined = list(groups)
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code):
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive_json(self, content, **kwargs):
+        pass  # the streams are read-only; cancelling and the like go through CSRF-checked POSTs
+
+    async def forward(self, event):
+        await self.send_json(event)
+
+
+class ExperimentConsumer(ForwardingConsumer):
+    async def connect(self):
+        experiment_id = self.scope["url_route"]["kwargs"]["experiment_id"]
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        token = (query.get("token") or [None])[0]
+        user = self.scope.get("user")
+        if not await _may_view(experiment_id, user, token):
+            await self.close(code=FORBIDDEN)
+            return
+        # viewing by the token alone: the stream ends when that link is revoked
+        self.token = token if not await _may_view(experiment_id, user, None) else None
+        await self.join(group_name(experiment_id))
+
+    # group messages: the "type" with its dot as an underscore names the handler
+    run_metrics = run_progress = run_status = analysis_status = experiment_runs = ForwardingConsumer.forward
+
+    async def share_revoked(self, event):
+        if self.token and event["token"] == self.token:
+            await self.close(code=FORBIDDEN)
+
+
+class ExperimentListConsumer(ForwardingConsumer):
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=FORBIDDEN)
+            return
+        await self.join(STAFF_GROUP if user.is_superuser else owner_group(user.pk))
+
+    experiment_summary = ForwardingConsumer.forward

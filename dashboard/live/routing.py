@@ -1,0 +1,13 @@
+from django.urls import path
+
+from dashboard.live.consumers import ExperimentConsumer, ExperimentListConsumer
+
+websocket_urlpatterns = [
+    path("ws/experiments/", ExperimentListConsumer.as_asgi()),
+    path("ws/experiments/<int:experiment_id>/", ExperimentConsumer.as_asgi()),
+]
+
+
+def stream_path(experiment_id: int | None = None) -> str:
+    """The WebSocket path of an experiment's live stream, or (None) of the experiments list's."""
+    return "/ws/experiments/" if experiment_id is None else f"/ws/experiments/{experiment_id}/"

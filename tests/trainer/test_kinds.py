@@ -1,0 +1,141 @@
+"""Experiment kinds as planners: which runs each starts with, what a finished run unlocks, the
+field a bad setting names, the tables' cells and the paper comparison. No training here."""
+import pytest
+
+from trainer.fields import ConfigError
+from trainer.kinds import KINDS, PRESETS, get_kind
+from trainer.kinds.base import simulate
+from trainer.kinds.paper import compare
+from trainer.kinds.records import Records, RunRecord
+from trainer.kinds.remedies import REMEDIES
+from trainer.kinds.spec import ExperimentSpec
+from trainer.kinds.tables import Stat, Table
+
+SPEC = ExperimentSpec(epochs=4, seeds=2, subset=256, sb_batch=32, lb_batch=128)
+F1 = ExperimentSpec(dataset="mnist", net="F1", sb_batch=256, lb_batch=0.1, epochs=100, seeds=2)
+
+
+def _plan(kind, spec=SPEC, **options):
+    k = KINDS[kind]
+    return k.runs(spec, k.options(options))
+
+
+def _roles(kind, spec=SPEC, **options):
+    return [(p.role, p.seed) for p in _plan(kind, spec, **options)]
+
+
+def test_it_plans_sb_and_lb_over_seeds_for_the_gap_and_sharpness_kinds():
+    for kind in ("gap", "sharpness"):
+        assert _roles(kind) == [("SB", 0), ("LB", 0), ("SB", 1), ("LB", 1)]
+
+
+def test_it_plans_one_sb_lb_pair_of_the_same_seed_for_the_parametric_plot():
+    planned = _plan("parametric")
+    assert [(p.role, p.seed) for p in planned] == [("SB", 0), ("LB", 0)]
+    assert planned[0].config.seed == planned[1].config.seed and planned[0].config.batch_size == 32
+
+
+def test_it_plans_one_run_per_batch_size_and_seed_for_a_sweep():
+    planned = _plan("sweep", batch_sizes=(16, 64, 0.5))
+    assert [(p.config.batch_size, p.seed) for p in planned] == [(16, 0), (16, 1), (64, 0), (64, 1), (0.5, 0), (0.5, 1)]
+    assert [p.tags["batch"] for p in planned] == [16, 16, 64, 64, 0.5, 0.5]
+
+
+def test_it_starts_a_warm_start_with_the_sb_run_alone_keeping_snapshots():
+    planned = _plan("warmstart", every=2, lb_epochs=1)
+    assert [(p.role, p.tags) for p in planned] == [("SB", {"snapshot_every": 2})]
+
+
+def test_a_finished_warm_start_sb_run_unlocks_an_lb_run_from_each_kept_snapshot():
+    kind = KINDS["warmstart"]
+    options = kind.options({"every": 2, "lb_epochs": 1})
+    sb = _plan("warmstart", every=2, lb_epochs=1)[0]
+    record = RunRecord(7, sb.role, sb.seed, sb.config.to_dict(), sb.tags)
+    unlocked = kind.unlocked(SPEC, options, record, Records([record]))
+    assert [(r.start_from.run, r.start_from.epoch) for r in unlocked.runs] == [(7, 0), (7, 2), (7, 4)]
+    assert [r.tags for r in unlocked.runs] == [{"sb_epoch": e, "depends_on": 7} for e in (0, 2, 4)]
+    assert all(r.config.epochs == 1 and r.config.batch_size == 128 for r in unlocked.runs)
+    assert unlocked.analyses == []
+    lb = RunRecord(8, "LB", 0, unlocked.runs[0].config.to_dict(), unlocked.runs[0].tags)
+    [sharpness] = kind.unlocked(SPEC, options, lb, Records([record, lb])).analyses
+    assert (sharpness.kind, sharpness.run, sharpness.params["epsilons"]) == ("sharpness", 8, [1e-3, 5e-4])
+
+
+def test_it_keeps_snapshots_of_both_regimes_for_the_trajectory():
+    planned = _plan("trajectory", every=2)
+    assert [(p.role, p.config.batch_size, p.tags) for p in planned] == [
+        ("SB", 32, {"snapshot_every": 2}), ("LB", 128, {"snapshot_every": 2})]
+
+
+def test_it_plans_every_remedy_on_lb_and_skips_augmentation_without_images():
+    planned = _plan("remedies")
+    variants = list(dict.fromkeys(p.role for p in planned))
+    assert variants == ["SB", "LB"] + [f"LB + {name}" for name in REMEDIES if name != "augmentation"]
+    sam = next(p.config for p in planned if p.role == "LB + SAM")
+    assert sam.sam_rho == REMEDIES["SAM"]["sam_rho"] and sam.batch_size == 128
+    assert len(planned) == len(variants) * SPEC.seeds
+
+
+@pytest.mark.parametrize("kind, options, runs, analyses", [
+    ("gap", {}, 4, 0), ("sharpness", {}, 4, 8), ("parametric", {}, 2, 2), ("sweep", {"batch_sizes": (16, 64)}, 4, 4),
+    ("warmstart", {"every": 2}, 4, 3), ("trajectory", {"every": 2}, 2, 4), ("remedies", {"remedies": ("SAM",)}, 6, 6)])
+def test_following_the_plan_to_the_end_counts_every_run_and_analysis(kind, options, runs, analyses):
+    k = KINDS[kind]
+    planned_runs, planned_analyses = simulate(k, SPEC, k.options(options))
+    assert (len(planned_runs), len(planned_analyses)) == (runs, analyses)
+
+
+def test_it_names_the_field_of_a_bad_kind_or_setting():
+    with pytest.raises(ConfigError) as e:
+        get_kind("piggyback")
+    assert e.value.field == "kind" and "warmstart" in e.value.message
+    for kind, options, field in (("remedies", {"remedies": ["prayer"]}, "remedies"),
+                                 ("warmstart", {"every": 0}, "every"), ("sweep", {"batch_sizes": []}, "batch_sizes"),
+                                 ("sweep", {"batch_sizes": [16, float("nan")]}, "batch_sizes"),
+                                 ("sweep", {"batch_sizes": [16.5]}, "batch_sizes"), ("gap", {"every": 3}, "every")):
+        with pytest.raises(ConfigError) as e:
+            KINDS[kind].options(options)
+        assert e.value.field == field, (kind, options, e.value)
+    with pytest.raises(ConfigError) as e:
+        ExperimentSpec(seeds=21)
+    assert e.value.field == "seeds" and "[1, 20]" in e.value.message
+
+
+def test_it_round_trips_a_kinds_settings_through_json():
+    kind = KINDS["sweep"]
+    options = kind.options({"batch_sizes": [16, 0.1]})
+    assert kind.options(kind.options_dict(options)) == options and options.batch_sizes == (16, 0.1)
+
+
+def test_it_has_a_cpu_preset_on_mnist1d_for_every_kind_and_a_paper_one_per_network():
+    cpu = [p for p in PRESETS.values() if p.scale == "cpu"]
+    assert sorted(p.kind for p in cpu) == sorted(KINDS) and all(p.spec.dataset == "mnist1d" for p in cpu)
+    for net in ("f1", "f2", "c1", "c2", "c3", "c4"):
+        assert PRESETS[net].kind == "gap" and PRESETS[net].spec.sb_batch == 256
+        for kind in set(KINDS) - {"gap"}:
+            assert PRESETS[f"{kind}-{net}"].kind == kind
+
+
+def test_it_prints_table_cells_like_the_means_and_exports_them_whole():
+    table = Table("t", "t", [("a", "a"), ("b", "b"), ("c", "c"), ("d", "d")],
+                  [{"a": 0.5066578883587337, "b": 91.46180314795483, "c": 0.012345678, "d": None},
+                   {"a": Stat(12.5, 1.25, 3), "b": 7, "c": "LB", "d": 2567.3}])
+    assert table.cells() == [["0.51", "91.46", "0.0123", "-"], ["12.50 ± 1.25", "7", "LB", "2567.30"]]
+    assert table.to_dict()["rows"][0]["a"] == 0.5066578883587337
+
+
+def test_a_mean_over_one_value_has_no_spread_and_over_two_the_sample_std():
+    assert Stat.of([3.0]) == Stat(3.0, None, 1)
+    assert Stat.of([1.0, 2.0, "x", None]) == Stat(1.5, 2 ** -0.5, 2)
+    assert Stat.of([]) is None
+
+
+def test_it_compares_with_the_paper_only_for_its_own_setting():
+    assert compare(F1).net == "F1" and compare(F1, n_train=60000).net == "F1"
+    partial = compare(F1, n_train=3000)  # files that hold part of MNIST
+    assert partial.net is None and "the 3000 training samples the mnist files hold" in partial.reason
+    for spec, words in ((SPEC, "the paper's closest setting is F1/MNIST"),
+                        (ExperimentSpec(dataset="mnist", net="F1", sb_batch=128, lb_batch=0.1), "batch sizes"),
+                        (ExperimentSpec(dataset="mnist", net="F1", sb_batch=256, lb_batch=0.1, subset=1000), "subset")):
+        comparison = compare(spec)
+        assert comparison.net is None and words in comparison.reason

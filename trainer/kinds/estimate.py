@@ -1,0 +1,78 @@
+"""About how long an experiment takes on one CPU worker: every run and analysis its plan makes
+(trainer.kinds.base.simulate), each costed by a per-sample model.
+
+A run costs steps x (per-step overhead + batch x per-sample cost) plus a full-set evaluation
+per epoch, with per-sample costs measured for the MNIST-1D MLP on the 2-core development
+machine (2.8 ms per step at batch 32, 11 ms at 400, 100 ms at 4000, one thread) and scaled
+by each network's arithmetic for the others. A sharpness solve is about 15 loss-and-gradient
+passes over the training set per box size (10 L-BFGS-B iterations). GPU workers are much
+faster on the paper's networks.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from trainer.kinds.base import Kind, PlannedAnalysis, simulate
+
+STEP_OVERHEAD_S = 2.0e-3  # optimizer step, callbacks, batch slicing
+RUN_OVERHEAD_S = 3.0  # task start, data, model, database flushes
+# seconds per training sample (forward + backward) on this machine's CPU, one thread
+PER_SAMPLE_S = {"mlp": 2.44e-5, "cnn1d": 5e-5, "F1": 1.3e-4, "F2": 2e-4, "C1": 3e-3, "C3": 3e-3,
+                "C2": 3e-2, "C4": 3e-2}
+SHARPNESS_PASSES = 15  # loss-and-gradient passes over the training set per box size
+SUBSPACE_FACTOR = 2.0  # the p = 100 solve also projects through A
+HESSIAN_PASSES = 300  # Hessian-vector products for eigenvalues, trace and density together
+
+
+@dataclass(frozen=True)
+class Estimate:
+    runs: int
+    analyses: int
+    seconds: float
+
+    def describe(self) -> str:
+        return f"{self.runs} runs, {self.analyses} analyses, about {duration(self.seconds)} on one CPU worker"
+
+
+def duration(s: float) -> str:
+    if s >= 3600:
+        return f"{s / 3600:.1f} h"
+    return f"{max(1, round(s / 60))} min" if s >= 90 else f"{math.ceil(s)} s"
+
+
+def _run_seconds(net: str, n_train: int, n_test: int, batch: int, steps: int, epochs: int) -> float:
+    per_sample = PER_SAMPLE_S.get(net, 1e-3)
+    evaluation = epochs * (n_train + n_test) * per_sample / 3  # forward only
+    return RUN_OVERHEAD_S + steps * (STEP_OVERHEAD_S + batch * per_sample) + evaluation
+
+
+def _analysis_seconds(a: PlannedAnalysis, net: str, n_train: int, n_test: int) -> float:
+    per_sample = PER_SAMPLE_S.get(net, 1e-3)
+    p = a.params
+    if a.kind == "sharpness":
+        solve = SHARPNESS_PASSES * n_train * per_sample * len(p["epsilons"]) * (p["restarts"] + 1)
+        return solve * (SUBSPACE_FACTOR if p["subspace_dim"] else 1.0)
+    if a.kind == "interpolation":
+        return p["points"] * (n_train + n_test) * per_sample
+    if a.kind == "hessian":
+        return HESSIAN_PASSES * 2 * min(p["n_samples"], n_train) * per_sample
+    grid = p["resolution"] ** 2
+    return grid * 2 * (p["n_samples"] or n_train + n_test) * per_sample / 3
+
+
+def estimate(kind: Kind, spec, options) -> Estimate:
+    from trainer.data import DATASETS
+
+    info = DATASETS[spec.dataset]
+    n_train = spec.subset or info.n_train
+    runs, analyses = simulate(kind, spec, options)
+    seconds = 0.0
+    for planned in runs:
+        config = planned.config
+        batch = config.resolved_batch_size(n_train)
+        steps = config.total_steps(n_train)
+        epochs = math.ceil(steps / max(1, n_train // batch))
+        seconds += _run_seconds(config.net, n_train, info.n_test, batch, steps, epochs)
+    seconds += sum(_analysis_seconds(a, spec.net, n_train, info.n_test) for a in analyses)
+    return Estimate(len(runs), len(analyses), seconds)
