@@ -132,10 +132,13 @@ WHITENOISE_AUTOREFRESH = DEBUG
 QUEUE_PREFIX = env_str("LBLAB_QUEUE_PREFIX", "")
 REDIS_URL = env_str("REDIS_URL") or env_str("LBLAB_EMBEDDED_REDIS_URL") or "redis://127.0.0.1:6379/0"
 
+# channels_redis waits up to 5 s for a consumer's next message; redis-py's default socket
+# timeout is also 5 s, which dropped every idle stream. A read may take three times the wait.
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{QUEUE_PREFIX}lblab", "capacity": 1000},
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15.0}], "prefix": f"{QUEUE_PREFIX}lblab",
+                   "capacity": 1000},
     },
 }
 

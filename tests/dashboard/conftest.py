@@ -5,6 +5,7 @@ import os
 import uuid
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
 
 from dashboard import executor
@@ -36,7 +37,9 @@ def lab_settings(redis_url, tmp_path_factory):
     routes = {TRAIN_TASK: {"queue": train_q}, ANALYSIS_TASK: {"queue": analysis_q}, RECOVER_TASK: {"queue": train_q}}
     override = override_settings(
         CHANNEL_LAYERS={"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                                    "CONFIG": {"hosts": [redis_url], "prefix": f"{prefix}lblab"}}},
+                                    "CONFIG": {"hosts": [dict(settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0],
+                                                              address=redis_url)],
+                                               "prefix": f"{prefix}lblab"}}},
         QUEUE_PREFIX=prefix, TRAIN_QUEUE=train_q, ANALYSIS_QUEUE=analysis_q,
         CELERY_BROKER_URL=redis_url, CELERY_TASK_ROUTES=routes, CELERY_TASK_DEFAULT_QUEUE=train_q,
         LBLAB_RUNS_DIR=tmp_path_factory.mktemp("runs"), LBLAB_FLUSH_INTERVAL_S=0.05,

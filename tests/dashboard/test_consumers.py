@@ -53,6 +53,23 @@ def test_it_streams_published_points_to_the_owner(experiment, alice):
     assert received == sent
 
 
+def test_an_idle_stream_stays_open_past_the_layers_blocking_read(experiment, alice):
+    """channels_redis blocks 5 s for the next message; a socket timeout as long dropped idle streams."""
+    import asyncio
+
+    headers = _headers(alice)
+
+    async def scenario():
+        communicator, connected, _ = await _connect(f"/ws/experiments/{experiment.pk}/", headers)
+        assert connected
+        await asyncio.sleep(7)
+        assert await communicator.receive_nothing(timeout=0.1)  # not closed meanwhile
+        return await _publish_and_receive(communicator, experiment.pk)
+
+    sent, received = async_to_sync(scenario)()
+    assert received == sent
+
+
 def test_it_streams_to_an_anonymous_holder_of_an_active_share_token(experiment):
     token = ShareLink.objects.create(experiment=experiment).token
 
