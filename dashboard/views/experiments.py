@@ -111,9 +111,13 @@ def _render_detail(request, experiment, token):
 
 def experiment_runs(request, pk):
     """The runs table's rows and the live figure, for a page that learns of runs added after it
-    loaded (a plan's dependent runs): JSON {"rows": html, "figure": json_item, "runs": {...}}."""
+    loaded (a plan's dependent runs): JSON {"rows": html, "figure": json_item, "runs": {...}}.
+    With ?known=<ids> of the runs the page has, and no other run: only {"runs": {...}}."""
     experiment = viewable_experiment(request, pk)
     runs = list(experiment.runs.all())
+    known = {part for part in request.GET.get("known", "").split(",") if part}
+    if "known" in request.GET and {str(run.pk) for run in runs} <= known:
+        return JsonResponse({"runs": _live_runs(runs), "status": experiment.status})
     rows = render_to_string("dashboard/_run_rows.html", {
         "runs": runs, "can_edit": experiment.can_edit(request.user), "final_keys": FINAL_KEYS}, request=request)
     return JsonResponse({"rows": rows, "figure": experiment_figure(runs), "runs": _live_runs(runs),

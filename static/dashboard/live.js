@@ -179,19 +179,22 @@
     for (const msg of waiting) onMetrics(msg);
   }
 
-  // Runs added after the page loaded (a design's dependent runs, e.g. warm-started LB runs):
+  // Runs added after the page loaded (a plan's dependent runs, e.g. warm-started LB runs):
   // re-read the runs table and the figure, then catch every run up from the figure's points.
-  // Called on a reconnect too; with no new run it only catches up (the plots keep their zoom).
+  // Called whenever the stream opens too; with no new run it only catches up (the plots keep
+  // their zoom).
   let refreshing = null;
   let refreshAgain = false;
   function refreshRuns() {
     if (refreshing) { refreshAgain = true; return refreshing; }
     refreshing = (async () => {
       try {
-        const response = await fetch(live.runsUrl, { credentials: "same-origin" });
+        const url = live.runsUrl;
+        const known = `${url.includes("?") ? "&" : "?"}known=${Object.keys(runs).join(",")}`;
+        const response = await fetch(url + known, { credentials: "same-origin" });
         if (!response.ok) throw new Error(`HTTP ${response.status}`);
         const data = await response.json();
-        if (Object.keys(data.runs).every((id) => runs[id])) {
+        if (!data.rows) { // no run was added: catch up the ones the page has
           for (const id of Object.keys(runs)) catchUp(id);
           return;
         }
@@ -222,23 +225,28 @@
     return refreshing;
   }
 
-  labStream.on("experiment.runs", (msg) => { if ((msg.runs || []).some((id) => !runs[id])) refreshRuns(); });
-  labStream.on("run.metrics", onMetrics);
-  labStream.on("run.progress", (msg) => updateProgress(msg.run, msg.progress, msg.eta_seconds));
-  labStream.on("run.status", (msg) => {
-    updateProgress(msg.run, msg.progress, msg.eta_seconds);
-    setStatus(msg.run, msg.status, msg.final_metrics, msg.experiment_status);
-    if (runs[msg.run]) catchUp(msg.run);
-  });
-  labStream.onOpen((reconnected) => {
-    if (reconnected) refreshRuns(); // runs may have been added while we were away
-    else for (const id of Object.keys(runs)) catchUp(id); // whatever arrived before the stream opened
-  });
-
-  Bokeh.embed.embed_item(item, "plots").then(() => {
+  // The stream opens at once (the page's other sections listen on it too); what it brings for
+  // the plots waits, in order, until they are embedded.
+  const embedded = Bokeh.embed.embed_item(item, "plots").then(() => {
     doc = documentOf(item);
     for (const id of Object.keys(runs)) updatePointCount(id);
     recomputeMeans();
-    labStream.open(live.wsPath);
   });
+  function whenEmbedded(fn) {
+    return (msg) => embedded.then(() => fn(msg));
+  }
+
+  labStream.on("experiment.runs", whenEmbedded((msg) => {
+    if ((msg.runs || []).some((id) => !runs[id])) refreshRuns();
+  }));
+  labStream.on("run.metrics", whenEmbedded(onMetrics));
+  labStream.on("run.progress", whenEmbedded((msg) => updateProgress(msg.run, msg.progress, msg.eta_seconds)));
+  labStream.on("run.status", whenEmbedded((msg) => {
+    updateProgress(msg.run, msg.progress, msg.eta_seconds);
+    setStatus(msg.run, msg.status, msg.final_metrics, msg.experiment_status);
+    if (runs[msg.run]) catchUp(msg.run);
+  }));
+  // runs may have been added, and points stored, before the stream opened or while it was away
+  labStream.onOpen(whenEmbedded(() => refreshRuns()));
+  labStream.open(live.wsPath);
 })();

@@ -1,42 +1,38 @@
 """An analysis from the page, in headless Chromium: a finished experiment made in the test, a
 sharpness request from its form, the list's status going live to done, and the result page."""
-import os
 import re
-import subprocess
-import sys
 import time
 
-
-from tests.dashboard.labprocess import ROOT, lab_in_browser, needs_chromium
+from tests.dashboard.labprocess import lab_in_browser, needs_chromium
+from tests.dashboard.pagecheck import lab_shell
 
 pytestmark = needs_chromium
 
+# Two experiments started in the lab's own database and broker, as the form would: a small one
+# whose runs the test analyses, and behind it in the worker's queue one whose SB run trains for
+# several seconds, so that the analysis the test requests waits until its page is open.
 CREATE = """
 from django.contrib.auth import get_user_model
 from dashboard import executor
 from trainer.kinds import KINDS
 from trainer.kinds.spec import ExperimentSpec
-spec = ExperimentSpec(epochs=2, seeds=1, subset=256, sb_batch=32, lb_batch=128)
 admin = get_user_model().objects.get(username="admin")
+spec = ExperimentSpec(epochs=2, seeds=1, subset=256, sb_batch=32, lb_batch=128)
 print("experiment", executor.start(admin, "browser analyses", KINDS["gap"], spec).pk)
+busy = ExperimentSpec(epochs=40, seeds=1, subset=1000, sb_batch=16, lb_batch=500)
+executor.start(admin, "keeps the worker busy", KINDS["gap"], busy)
 """
 
 
-def _create_experiment(lab, tmp_path) -> int:
-    """Started in the lab's own database and broker, as the form would; the lab's worker trains it."""
-    redis_url = re.search(r"embedded Redis on (\S+)", lab.output()).group(1)
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(LBLAB_VAR_DIR=str(tmp_path / "var"), LBLAB_EMBEDDED_REDIS_URL=redis_url)
-    out = subprocess.run([sys.executable, "manage.py", "shell", "-c", CREATE], cwd=ROOT, env=env, check=True,
-                         capture_output=True, text=True, timeout=120).stdout
-    return int(re.search(r"experiment (\d+)", out).group(1))
+def _create_experiment(lab, var_dir) -> int:
+    return int(re.search(r"experiment (\d+)", lab_shell(lab, var_dir, CREATE)).group(1))
 
 
 def test_it_requests_a_sharpness_analysis_sees_it_finish_live_and_opens_it(tmp_path):
     from playwright.sync_api import expect
 
     with lab_in_browser(tmp_path) as (lab, _, page, errors):
-        pk = _create_experiment(lab, tmp_path)
+        pk = _create_experiment(lab, tmp_path / "var")
 
         deadline = time.monotonic() + 180
         page.goto(f"{lab.url}/experiments/{pk}/")

@@ -180,13 +180,14 @@ def test_it_draws_the_landscape_as_images_with_contours(page, lab):
 
 
 def test_it_adds_the_warm_started_lb_runs_to_an_open_page_as_they_are_created(page, lab):
-    """The SB run's end creates the LB runs: their rows, lines and points appear without a reload."""
+    """The SB run's end creates the LB runs: their rows, lines and points appear without a reload.
+    SB trains for some seconds (40 epochs of 62 steps), so that it ends after the page has opened."""
     import re
 
     page.goto(f"{lab.url}/experiments/new/")
     page.select_option("#id_preset", "warmstart")
-    for field, value in (("name", "live warm start"), ("epochs", "4"), ("every", "2"), ("lb_epochs", "2"),
-                         ("subset", "256"), ("sb_batch", "32"), ("lb_batch", "128")):
+    for field, value in (("name", "live warm start"), ("epochs", "40"), ("every", "20"), ("lb_epochs", "2"),
+                         ("subset", "1000"), ("sb_batch", "16"), ("lb_batch", "500")):
         page.fill(f"#id_{field}", value)
     page.click("#experiment-form button[type=submit]")
     page.wait_for_url(re.compile(r"/experiments/\d+/$"))
@@ -200,13 +201,13 @@ def test_it_adds_the_warm_started_lb_runs_to_an_open_page_as_they_are_created(pa
 
     page.wait_for_function("document.querySelectorAll('#runs tr[data-run]').length === 4", timeout=240000)
     assert page.evaluate("window.sameDocument === true && window.labLive.runsRefreshed >= 1")
-    assert page.locator("#runs td.role small").all_inner_texts() == [f"from SB epoch {e}" for e in (0, 2, 4)]
+    assert page.locator("#runs td.role small").all_inner_texts() == [f"from SB epoch {e}" for e in (0, 20, 40)]
     run_ids = page.evaluate("Array.from(document.querySelectorAll('#runs tr[data-run]')).map((tr) => tr.dataset.run)")
-    # every run's lines are in the figure, and the points arrive on them live: the SB run's epochs 0 to 4
+    # every run's lines are in the figure, and the points arrive on them live: the SB run's epochs 0 to 40
     # (epoch 0 is the initial iterate the first LB run starts from), each LB run's epochs 1 and 2
     page.wait_for_function(
         "(ids) => ids.every((id) => { const s = Bokeh.documents.map((d) => d.get_model_by_name(`r${id}:test_acc`))"
-        ".find(Boolean); return s && s.data.x.length === (id === ids[0] ? 5 : 2); })", arg=run_ids, timeout=240000)
+        ".find(Boolean); return s && s.data.x.length === (id === ids[0] ? 41 : 2); })", arg=run_ids, timeout=240000)
     listing.wait_for_function("(el) => el.textContent === 'done'", arg=row.element_handle(), timeout=240000)
     assert listing.evaluate("window.sameDocument === true && window.labList.refreshes >= 1")
     listing.close()
