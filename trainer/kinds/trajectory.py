@@ -9,7 +9,7 @@ from trainer.kinds.base import Kind, PlannedRun, Unlocked, analysis
 from trainer.kinds.gap import ROLE_ORDER
 from trainer.kinds.sharpness import EPSILONS, full_space
 from trainer.kinds.spec import ROLES, ExperimentSpec
-from trainer.kinds.tables import Table, pct
+from trainer.kinds.tables import Table, rounded_pct
 from trainer.kinds.warmstart import every_setting, kept_epochs
 
 
@@ -29,9 +29,8 @@ def trajectory_table(records) -> Table:
     rows = []
     for run_id, epoch in iterates:
         run = runs[run_id]
-        acc = records.metric(run, "test_acc", epoch)
         rows.append({"role": run.role, "epoch": epoch, "train_loss": records.metric(run, "train_loss", epoch),
-                     "test_acc": None if acc is None else round(pct(acc), 2),
+                     "test_acc": rounded_pct(records.metric(run, "test_acc", epoch)),
                      **{f"full {e:g}": records.sharpness(run, "full", e, epoch) for e in EPSILONS}})
     return Table("trajectory", "Sharpness along the trajectory (Fig. 6)", columns, rows)
 

@@ -8,7 +8,7 @@ from trainer.fields import Checked, setting
 from trainer.kinds.base import Kind, PlannedRun, Snapshot, Unlocked, analysis
 from trainer.kinds.sharpness import EPSILONS, full_space
 from trainer.kinds.spec import ExperimentSpec
-from trainer.kinds.tables import Table, pct
+from trainer.kinds.tables import Table, rounded_pct
 
 
 def every_setting():
@@ -37,15 +37,11 @@ def warmstart_table(records) -> Table:
     rows = []
     for run in sorted((r for r in records.done if "sb_epoch" in r.tags), key=lambda r: r.tags["sb_epoch"]):
         epoch = run.tags["sb_epoch"]
-        rows.append({"sb_epoch": epoch, "sb_test_acc": _rounded(records.metric(sb, "test_acc", epoch)) if sb else None,
-                     "lb_test_acc": _rounded(run.final.get("test_acc")),
-                     "lb_train_acc": _rounded(run.final.get("train_acc")),
+        rows.append({"sb_epoch": epoch, "sb_test_acc": rounded_pct(records.metric(sb, "test_acc", epoch)) if sb else None,
+                     "lb_test_acc": rounded_pct(run.final.get("test_acc")),
+                     "lb_train_acc": rounded_pct(run.final.get("train_acc")),
                      **{f"full {e:g}": records.sharpness(run, "full", e) for e in EPSILONS}})
     return Table("warmstart", "Warm start from SB iterates (Fig. 5)", columns, rows)
-
-
-def _rounded(fraction):
-    return None if fraction is None else round(pct(fraction), 2)
 
 
 class WarmStart(Kind):

@@ -1,0 +1,45 @@
+"""One plan, two executors: the same experiment run by the CLI's process pool (trainer.executor)
+and by the web's Celery worker (dashboard.executor, a real worker on the real broker) gives
+identical tables, number for number, because both follow the kind's plan and the tables
+are built once, from the same plain records (fixed seeds, one thread)."""
+import pytest
+import torch
+from celery.contrib.testing.worker import start_worker
+from django.urls import reverse
+
+from dashboard import executor
+from dashboard.celery import app as celery_app
+from dashboard.models import Experiment, Status
+from dashboard.results import Results
+from tests.dashboard.workers import wait_until
+from trainer.executor import run_experiment
+from trainer.kinds import KINDS
+from trainer.kinds.spec import ExperimentSpec
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SPEC = ExperimentSpec(epochs=3, seeds=2, subset=256, sb_batch=32, lb_batch=128)
+
+
+@pytest.mark.parametrize("kind, options", [("sharpness", {}), ("warmstart", {"every": 1, "lb_epochs": 1})])
+def test_the_cli_and_the_page_give_identical_tables(kind, options, alice, client, lab_settings, tmp_path):
+    torch.set_num_threads(1)
+    k = KINDS[kind]
+    opts = k.options(options)
+    local = run_experiment(k, SPEC, opts, workers=1, store=tmp_path)
+
+    exp = executor.start(alice, kind, k, SPEC, opts, kind)
+    worker = start_worker(celery_app, pool="solo", concurrency=1, perform_ping_check=False, shutdown_timeout=120,
+                          queues=[lab_settings["train_queue"], lab_settings["analysis_queue"]])
+    with worker:
+        wait_until(lambda: Results(Experiment.objects.get(pk=exp.pk)).complete(), 300, f"the {kind} experiment")
+    exp.refresh_from_db()
+    assert exp.status == Status.DONE and not exp.analyses.exclude(status=Status.DONE).exists()
+
+    cli_tables = [t.to_dict() for t in local.tables()]
+    assert [t.to_dict() for t in Results(exp).tables] == cli_tables
+    assert len(local.records.runs) == exp.runs.count() and len(local.records.analyses) == exp.analyses.count()
+    # and the page shows those tables, cell for cell
+    client.force_login(alice)
+    page = client.get(reverse("experiment-detail", args=[exp.pk]))
+    assert [t.cells() for t in page.context["tables"]] == [t.cells() for t in local.tables()]
+    assert page.context["summary"] == local.summary()
