@@ -26,6 +26,11 @@ def _label(f: dataclasses.Field) -> str:
     return text[0].upper() + text[1:]
 
 
+def _inline(label: str) -> str:
+    """A label inside another ("Keep weights ..." -> "keep weights ..."), acronyms kept ("SAM rho")."""
+    return label if len(label) > 1 and label[1].isupper() else label[0].lower() + label[1:]
+
+
 def form_field(cls, name: str, *, label: str | None = None, required: bool | None = None) -> forms.Field:
     """A form field for the settings field `cls.name`: its type, choices, bounds (as the input's
     min/max) and help text. Values are checked by the settings' own checks, not here."""
@@ -101,13 +106,13 @@ class ExperimentForm(forms.Form):
                                                help_text=self.fields["net"].help_text)
         for name, (options, kinds) in OPTION_FIELDS.items():
             field = form_field(options, name, required=False)
-            field.label = f"{', '.join(kinds)}: {field.label[0].lower()}{field.label[1:]}"
+            field.label = f"{', '.join(kinds)}: {_inline(field.label)}"
             self.fields[name] = field
         for name in LB_REMEDY_FIELDS:
             field = form_field(TrainConfig, name, required=False)
             if isinstance(field, forms.ChoiceField):
                 field.choices = [("", "none")] + [c for c in field.choices if c[0] != "none"]
-            field.label = f"LB remedy: {field.label[0].lower()}{field.label[1:]}"
+            field.label = f"LB remedy: {_inline(field.label)}"
             self.fields[f"lb_{name}"] = field
         if not self.is_bound:
             self.initial = {**self.initial_for(DEFAULT_PRESET), **self.initial}
@@ -117,8 +122,9 @@ class ExperimentForm(forms.Form):
         """The form's values for a preset, as the browser's preset menu fills them in."""
         preset = PRESETS[preset_key]
         spec = {name: getattr(preset.spec, name) for name in SPEC_FIELDS}
-        options = {name: getattr(preset.options, name) for name in OPTION_FIELDS
-                   if hasattr(preset.options, name)}
+        # every kind's settings at their defaults (choosing another kind shows what it will use), the preset's own
+        options = {name: getattr(options_class(), name) for name, (options_class, _) in OPTION_FIELDS.items()}
+        options.update((name, getattr(preset.options, name)) for name in OPTION_FIELDS if hasattr(preset.options, name))
         for name, value in options.items():
             if isinstance(value, tuple) and value and not isinstance(value[0], str):
                 options[name] = ", ".join(f"{v:g}" for v in value)

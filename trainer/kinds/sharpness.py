@@ -97,7 +97,7 @@ class Sharpness(Kind):
             if sb and lb and sb.mean > 0:
                 where = "full space" if key.startswith("full") else f"a random {options.subspace_dim}-dim subspace"
                 lines.append(f"Sharpness in {where} at ε {EPSILONS[0]:g}: LB {lb.mean:.4g} vs SB {sb.mean:.4g}, "
-                             f"LB/SB = {lb.mean / sb.mean:.1f}.")
+                             f"LB/SB = {lb.mean / sb.mean:.3g}.")
         return lines
 
     def presets(self):
