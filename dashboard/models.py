@@ -21,16 +21,12 @@ from dashboard.celery import ANALYSIS_TASK, TRAIN_TASK
 from dashboard.celery import app as celery_app
 from dashboard.live.publisher import publish
 from trainer.kinds import get_kind
-from trainer.kinds.records import FINISHED, experiment_status
+from trainer.kinds.records import FINISHED, STATUSES, experiment_status
 from trainer.kinds.spec import ExperimentSpec
 
 
-class Status(models.TextChoices):  # trainer.kinds.records.STATUSES
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
+# queued, running, done, failed, cancelled: the records' statuses (Status.DONE == "done")
+Status = models.TextChoices("Status", [(status.upper(), status) for status in STATUSES])
 
 
 class ExperimentQuerySet(models.QuerySet):

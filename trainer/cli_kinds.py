@@ -16,7 +16,7 @@ from typing import Any
 
 from trainer.cli_flags import CLI, add_field, flag_words
 from trainer.config import TrainConfig
-from trainer.kinds import KINDS
+from trainer.kinds import KINDS, presets_of
 from trainer.kinds.spec import LB_REMEDY_FIELDS, ExperimentSpec
 
 DEFAULT_PRESET = "mnist1d"
@@ -29,7 +29,7 @@ def add_kind_commands(sub) -> list[argparse.ArgumentParser]:
         p = sub.add_parser(kind.name, help=f"{kind.title} ({kind.source})".replace("%", "%%"),
                            description=f"{kind.title} ({kind.source}). {kind.how_to_read}")
         p.set_defaults(fn=cmd_kind, kind=kind.name)
-        presets = [preset.name for preset in kind.presets()]
+        presets = [preset.name for preset in presets_of(kind)]
         p.add_argument("--preset", choices=presets, default=DEFAULT_PRESET,
                        help=f"the settings to start from (default {DEFAULT_PRESET}); the flags below change them")
         group = p.add_argument_group("experiment settings (default: the preset's)")
@@ -54,7 +54,7 @@ def add_kind_commands(sub) -> list[argparse.ArgumentParser]:
 def from_args(args) -> tuple[Any, ExperimentSpec, Any]:
     """The kind, spec and options the flags ask for; a ConfigError names the field at fault."""
     kind = KINDS["sharpness" if args.kind == "gap" and getattr(args, "sharpness", False) else args.kind]
-    preset = next(p for p in kind.presets() if p.name == args.preset)
+    preset = next(p for p in presets_of(kind) if p.name == args.preset)
     changes = {name: getattr(args, name) for name in SPEC_FLAGS if getattr(args, name) is not None}
     overrides = {name: getattr(args, f"lb_{name}") for name in LB_REMEDY_FIELDS
                  if getattr(args, f"lb_{name}") is not None}
@@ -103,7 +103,7 @@ def cmd_kind(args) -> int:
 def command_line(kind, spec: ExperimentSpec, options) -> str:
     """The CLI command that re-runs the whole experiment: its kind, the closest preset, and a flag for
     every setting that differs from that preset's."""
-    presets = kind.presets()
+    presets = presets_of(kind)
     preset = next((p for p in presets if (p.spec.net, p.spec.dataset) == (spec.net, spec.dataset)),
                   next(p for p in presets if p.name == DEFAULT_PRESET))
     words = [*CLI.split(), kind.name]

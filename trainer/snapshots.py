@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trainer.checkpoint import save_checkpoint
-
 
 def snapshot_path(folder: str | Path, epoch: int) -> Path:
     return Path(folder) / f"epoch-{epoch:04d}.pt"
@@ -20,6 +18,8 @@ def keep_snapshots(trainer, folder: str | Path, every: int) -> dict[str, float] 
     """Save the initial weights (on a fresh start) and have the trainer save every `every`-th
     epoch's and its last one's. Returns the initial weights' evaluation, or None when the run
     resumes (its epoch 0 was kept and evaluated by the session that started it)."""
+    from trainer.checkpoint import save_checkpoint  # torch: here, so that snapshot_path stays light
+
     initial = None
     if trainer.step == 0:
         save_checkpoint(trainer.model.state_dict(), snapshot_path(folder, 0))

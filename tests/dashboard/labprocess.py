@@ -123,6 +123,17 @@ def browsing(lab: LabProcess):
             browser.close()
 
 
+def open_shared(page, lab: LabProcess, browser, errors: list[str]):
+    """Create a share link on the experiment `page` shows; open it logged out, in a new context: that page."""
+    page.click("#create-share")
+    page.wait_for_load_state()
+    share_url = lab.url + page.get_attribute("a.share-link", "href")
+    anonymous = browser.new_context().new_page()
+    anonymous.on("pageerror", lambda e: errors.append(str(e)))
+    anonymous.goto(share_url)
+    return anonymous
+
+
 def log_in(page, lab: LabProcess) -> None:
     page.goto(lab.url + "/accounts/login/")
     page.fill("#id_username", "admin")

@@ -2,7 +2,7 @@
 live points arrive, cancel a run, and open the share link logged out."""
 import re
 
-from tests.dashboard.labprocess import needs_chromium
+from tests.dashboard.labprocess import needs_chromium, open_shared
 
 pytestmark = needs_chromium
 
@@ -34,13 +34,7 @@ def test_it_runs_an_experiment_live_cancels_a_run_and_shares_it(lab_page):
     page.wait_for_load_state()
     expect(page.locator("td.status-cancelled")).to_have_count(1, timeout=30000)
 
-    page.click("#create-share")
-    page.wait_for_load_state()
-    share_url = lab.url + page.get_attribute("a.share-link", "href")
-
-    anonymous = browser.new_context().new_page()
-    anonymous.on("pageerror", lambda e: errors.append(str(e)))
-    anonymous.goto(share_url)
+    anonymous = open_shared(page, lab, browser, errors)
     expect(anonymous.locator("h1")).to_have_text("browser gap")
     expect(anonymous.locator(".badge")).to_have_text("read-only")
     expect(anonymous.locator("button.cancel")).to_have_count(0)

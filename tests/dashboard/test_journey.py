@@ -5,7 +5,7 @@ better, LB sits in a sharper minimum), and the share link shows the same page lo
 import re
 
 
-from tests.dashboard.labprocess import needs_chromium
+from tests.dashboard.labprocess import needs_chromium, open_shared
 
 pytestmark = needs_chromium
 
@@ -46,12 +46,7 @@ def test_a_new_user_reproduces_the_gap_and_the_sharp_minima_and_shares_them(lab_
     assert sharpness["LB"] > sharpness["SB"], sharpness
     expect(page.locator(".paper-note").first).to_contain_text("F1/MNIST")
 
-    page.click("#create-share")
-    page.wait_for_load_state()
-    share_url = lab.url + page.get_attribute("a.share-link", "href")
-    anonymous = browser.new_context().new_page()
-    anonymous.on("pageerror", lambda e: errors.append(str(e)))
-    anonymous.goto(share_url)
+    anonymous = open_shared(page, lab, browser, errors)
     expect(anonymous.locator(".badge")).to_have_text("read-only")
     assert "Log in" in anonymous.locator("header").inner_text()
     assert _findings(anonymous) == (accuracy, sharpness)

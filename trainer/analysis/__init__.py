@@ -1,24 +1,34 @@
 """Analyses of trained models: each takes a model and data, returns a frozen result record
-with to_dict(), and leaves the model exactly as it found it."""
-from trainer.analysis.hessian import (
-    DensityResult, EigenResult, HessianOperator, TraceResult, hessian_density, hessian_eigenvalues, hessian_trace,
-)
-from trainer.analysis.interpolation import (
-    InterpolationResult, interpolate, interpolated_model, path_coefficients, recompute_bn_statistics,
-)
-from trainer.analysis.landscape import Landscape1D, Landscape2D, filter_normalized_direction, landscape_1d, landscape_2d
-from trainer.analysis.noise import (
-    NoiseScaleResult, gradient_noise_scale, sgd_noise_scale, two_batch_estimates,
-)
-from trainer.analysis.sharpness import (
-    SharpnessEntry, SharpnessResult, box_half_widths, keskar_sharpness, pinv_apply, subspace_matrix,
-)
+with to_dict(), and leaves the model exactly as it found it.
 
-__all__ = [
-    "DensityResult", "EigenResult", "HessianOperator", "InterpolationResult", "Landscape1D", "Landscape2D",
-    "NoiseScaleResult", "SharpnessEntry", "SharpnessResult", "TraceResult",
-    "box_half_widths", "filter_normalized_direction", "gradient_noise_scale", "hessian_density",
-    "hessian_eigenvalues", "hessian_trace", "interpolate", "interpolated_model", "keskar_sharpness",
-    "landscape_1d", "landscape_2d", "path_coefficients", "pinv_apply", "recompute_bn_statistics",
-    "sgd_noise_scale", "subspace_matrix", "two_batch_estimates",
-]
+    from trainer.analysis import keskar_sharpness, interpolate, hessian_eigenvalues, ...
+
+A name loads its module (and torch) on first use, so that trainer.analysis.by_name, which
+validates an analysis's params, stays light for a web process.
+"""
+import importlib
+
+_MODULES = {
+    "hessian": ("DensityResult", "EigenResult", "HessianOperator", "TraceResult", "hessian_density",
+                "hessian_eigenvalues", "hessian_trace"),
+    "interpolation": ("InterpolationResult", "interpolate", "interpolated_model", "path_coefficients",
+                      "recompute_bn_statistics"),
+    "landscape": ("Landscape1D", "Landscape2D", "filter_normalized_direction", "landscape_1d", "landscape_2d"),
+    "noise": ("NoiseScaleResult", "gradient_noise_scale", "sgd_noise_scale", "two_batch_estimates"),
+    "sharpness": ("SharpnessEntry", "SharpnessResult", "box_half_widths", "keskar_sharpness", "pinv_apply",
+                  "subspace_matrix"),
+}
+_HOME = {name: module for module, names in _MODULES.items() for name in names}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module 'trainer.analysis' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"trainer.analysis.{_HOME[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

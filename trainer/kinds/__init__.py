@@ -7,6 +7,8 @@ with and its presets (trainer.kinds.base says what a kind is).
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+
 from trainer.fields import ConfigError
 from trainer.kinds import gap, parametric, remedies, sharpness, sweep, trajectory, warmstart
 from trainer.kinds.base import PAPER_NETS, Kind, Preset
@@ -14,12 +16,37 @@ from trainer.kinds.base import PAPER_NETS, Kind, Preset
 KINDS: dict[str, Kind] = {module.KIND.name: module.KIND
                           for module in (gap, sharpness, parametric, sweep, warmstart, trajectory, remedies)}
 DEFAULT_KIND = "gap"
-_ALL = [p for kind in KINDS.values() for p in kind.presets()]
-# the CPU-scale presets first, one per kind; then the paper-scale ones, network by network
-PRESETS: dict[str, Preset] = {p.key: p for p in _ALL if p.scale == "cpu"}
-PRESETS.update((p.key, p) for p in sorted((p for p in _ALL if p.scale == "paper"),
-                                           key=lambda p: PAPER_NETS.index(p.spec.net)))
 DEFAULT_PRESET = "gap"
+
+
+class _Presets(Mapping):
+    """Every kind's presets by key: the CPU-scale ones first, one per kind, then the paper-scale
+    ones network by network. Built on first use: the paper's read the network table (trainer.nets,
+    hence torch), which a web process need not import to start."""
+
+    def __init__(self):
+        self._presets: dict[str, Preset] | None = None
+
+    def _all(self) -> dict[str, Preset]:
+        if self._presets is None:
+            every = [p for kind in KINDS.values() for p in kind.presets()]
+            presets = {p.key: p for p in every if p.scale == "cpu"}
+            paper = sorted((p for p in every if p.scale == "paper"), key=lambda p: PAPER_NETS.index(p.spec.net))
+            presets.update((p.key, p) for p in paper)
+            self._presets = presets
+        return self._presets
+
+    def __getitem__(self, key: str) -> Preset:
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+PRESETS: Mapping[str, Preset] = _Presets()
 
 
 def get_kind(name: str) -> Kind:
@@ -27,6 +54,10 @@ def get_kind(name: str) -> Kind:
     if name not in KINDS:
         raise ConfigError("kind", f"unknown experiment kind {name!r}; choose one of {', '.join(KINDS)}")
     return KINDS[name]
+
+
+def presets_of(kind: Kind) -> list[Preset]:
+    return [p for p in PRESETS.values() if p.kind == kind.name]
 
 
 def available_presets(data_dir: str | None = None) -> list[Preset]:
