@@ -11,6 +11,7 @@ import typing
 from django import forms
 from django.conf import settings
 
+from trainer.catalog import DATASETS, NETS
 from trainer.config import TrainConfig
 from trainer.fields import ConfigError, hint_of, label_of
 from trainer.kinds import DEFAULT_KIND, DEFAULT_PRESET, KINDS, PRESETS, available_presets, get_kind
@@ -93,9 +94,6 @@ class ExperimentForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from trainer.data import DATASETS
-        from trainer.nets import NETS
-
         self.presets = available_presets(settings.LBLAB_DATA_DIR)
         self.fields["preset"].choices = [(p.key, p.title) for p in self.presets] + [("custom", "Custom")]
         for name in SPEC_FIELDS:

@@ -14,13 +14,12 @@ import shlex
 import sys
 from typing import Any, Sequence
 
+from trainer.catalog import DATASETS, NETS
 from trainer.cli_flags import CLI, add_field, flag, flag_words
 from trainer.config import ConfigError, TrainConfig
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig | None = None) -> None:
-    from trainer import data, nets
-
     defaults = defaults or TrainConfig()
     group = parser.add_argument_group("run settings (TrainConfig)")
     for f in dataclasses.fields(TrainConfig):
@@ -28,7 +27,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig 
         action = add_field(group, TrainConfig, f.name, default=default)
         action.help = f"{action.help} (default: {default})"
         if f.name in ("dataset", "net"):
-            action.choices = tuple(data.DATASETS if f.name == "dataset" else nets.NETS)
+            action.choices = tuple(DATASETS if f.name == "dataset" else NETS)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

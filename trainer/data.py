@@ -21,73 +21,17 @@ import pathlib
 import random
 import tempfile
 from dataclasses import dataclass
-from typing import Callable, Union
+from typing import Callable
 
 import numpy as np
 import torch
 
+from trainer.catalog import (  # noqa: F401  (the catalog's names are part of this module's API)
+    DATASETS, DatasetInfo, PathLike, dataset_info, default_data_dir, is_present, resolve_data_dir,
+)
 from trainer.datafiles import (  # noqa: F401  (DataError is part of this module's API)
-    DATA_DIR_ENV, DataError, Raw, count_train, fetch, load_cifar, load_mnist, load_timit,
+    DataError, Raw, count_train, fetch, load_cifar, load_mnist, load_timit,
 )
-
-PathLike = Union[str, os.PathLike, None]
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    name: str
-    input_shape: tuple[int, ...]  # per sample
-    num_classes: int
-    n_train: int  # full sizes, before any subset (TIMIT: the paper's sizes)
-    n_test: int
-    source: str  # "generated" | "bundled" | "torchvision" | "user file"
-    files: tuple[str, ...]  # relative to the data dir; () when nothing is read from it
-    description: str
-
-
-_MNIST_FILES = tuple(
-    f"MNIST/raw/{split}-{kind}-ubyte"
-    for split in ("train", "t10k")
-    for kind in ("images-idx3", "labels-idx1")
-)
-_CIFAR10_FILES = tuple(f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6)) + (
-    "cifar-10-batches-py/test_batch",
-)
-_CIFAR100_FILES = ("cifar-100-python/train", "cifar-100-python/test")
-
-DATASETS: dict[str, DatasetInfo] = {
-    info.name: info
-    for info in (
-        DatasetInfo(
-            "mnist1d", (40,), 10, 4000, 1000, "generated", (),
-            "MNIST-1D (Greydanus 2020): 1-D signals of 40 values, generated offline by the "
-            "mnist1d package; the CPU-scale stand-in for the paper's F1 experiments.",
-        ),
-        DatasetInfo(
-            "digits", (64,), 10, 1437, 360, "bundled", (),
-            "scikit-learn's bundled 8x8 handwritten digits (1797 images), flattened to 64 "
-            "features and divided by 16; fixed stratified 80/20 train/test split.",
-        ),
-        DatasetInfo(
-            "mnist", (1, 28, 28), 10, 60000, 10000, "torchvision", _MNIST_FILES,
-            "MNIST 28x28 grey images (the paper's F1), divided by 255.",
-        ),
-        DatasetInfo(
-            "cifar10", (3, 32, 32), 10, 50000, 10000, "torchvision", _CIFAR10_FILES,
-            "CIFAR-10 32x32 colour images (the paper's C1, C2), channels-first, divided by 255.",
-        ),
-        DatasetInfo(
-            "cifar100", (3, 32, 32), 100, 50000, 10000, "torchvision", _CIFAR100_FILES,
-            "CIFAR-100 32x32 colour images with the 100 fine labels (the paper's C3, C4), "
-            "channels-first, divided by 255.",
-        ),
-        DatasetInfo(
-            "timit", (360,), 1973, 721329, 310621, "user file", ("timit.npz",),
-            "TIMIT frame features (the paper's F2): 360 features per frame, 1973 classes. "
-            "Licensed corpus: supply timit.npz with x_train, y_train, x_test, y_test.",
-        ),
-    )
-}
 
 
 @dataclass
@@ -120,33 +64,8 @@ class Dataset:
 # ---------------------------------------------------------------- public helpers
 
 
-def default_data_dir() -> pathlib.Path:
-    """$LBLAB_DATA_DIR if set, else <repo root>/data."""
-    env = os.environ.get(DATA_DIR_ENV, "").strip()
-    if env:
-        return pathlib.Path(env).expanduser()
-    return pathlib.Path(__file__).resolve().parent.parent / "data"
-
-
-def _data_dir(data_dir: PathLike) -> pathlib.Path:
-    return default_data_dir() if data_dir is None else pathlib.Path(data_dir).expanduser()
-
-
 def _info(name: str) -> DatasetInfo:
-    if name not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
-    return DATASETS[name]
-
-
-def is_present(name: str, data_dir: PathLike = None) -> bool:
-    """True when `load_dataset(name, data_dir=...)` has what it needs (files not validated)."""
-    info = _info(name)
-    if name == "mnist1d":
-        return importlib.util.find_spec("mnist1d") is not None
-    if name == "digits":
-        return importlib.util.find_spec("sklearn") is not None
-    root = _data_dir(data_dir)
-    return all((root / f).is_file() for f in info.files)
+    return dataset_info(name, DataError)
 
 
 def train_size(name: str, data_dir: PathLike = None) -> int:
@@ -154,7 +73,7 @@ def train_size(name: str, data_dir: PathLike = None) -> int:
     under the data dir hold (a user's TIMIT file, a partial MNIST), the nominal size for
     generated and bundled data or when the files are missing. DataError for unreadable files."""
     info = _info(name)
-    root = _data_dir(data_dir)
+    root = resolve_data_dir(data_dir)
     if not info.files or not is_present(name, root):
         return info.n_train
     stamps = tuple((f, (root / f).stat().st_mtime_ns, (root / f).stat().st_size) for f in info.files)
@@ -178,7 +97,7 @@ def _location(info: DatasetInfo, root: pathlib.Path) -> str:
 
 def describe(data_dir: PathLike = None) -> list[dict]:
     """One JSON-able dict per dataset, with whether it is available under `data_dir`."""
-    root = _data_dir(data_dir)
+    root = resolve_data_dir(data_dir)
     return [
         {
             "name": info.name,
@@ -212,7 +131,7 @@ def load_dataset(
     download: let torchvision fetch mnist/cifar10/cifar100 into the data dir if missing.
     """
     info = _info(name)
-    root = _data_dir(data_dir)
+    root = resolve_data_dir(data_dir)
     if download and info.source == "torchvision" and not is_present(name, root):
         fetch(info, root)
     raw = _LOADERS[name](info, root)

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from trainer.catalog import DATA_DIR_ENV
+
 if TYPE_CHECKING:
     from trainer.data import DatasetInfo
 
-DATA_DIR_ENV = "LBLAB_DATA_DIR"
 
 
 class DataError(ValueError):

@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 import multiprocessing as mp
 import os
 import queue
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from trainer.catalog import DATASETS
 from trainer.kinds.base import Kind, PlannedAnalysis, PlannedRun, simulate
 from trainer.kinds.records import EPOCH_METRICS, AnalysisRecord, Records, RunRecord, json_safe
 from trainer.snapshots import snapshot_path
@@ -43,12 +45,8 @@ def default_workers() -> int:
 
 def units_of(planned: PlannedRun) -> int:
     """The run's epochs, as its progress counts them."""
-    import math
-
-    from trainer import data
-
     config = planned.config
-    n = config.subset or data.DATASETS[config.dataset].n_train
+    n = config.subset or DATASETS[config.dataset].n_train
     return math.ceil(config.total_steps(n) / max(1, n // config.resolved_batch_size(n)))
 
 

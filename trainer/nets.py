@@ -12,43 +12,17 @@ statistics, so their momentum has no paper counterpart. Building draws only from
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import nn
 
+from trainer.catalog import NETS, NetSpec  # noqa: F401  (part of this module's API)
+
 
 class NetError(ValueError):
     """A network was asked for an input or output it cannot take."""
 
-
-@dataclass(frozen=True)
-class NetSpec:
-    name: str
-    paper_dataset: str  # "mnist", "timit", "cifar10", "cifar100"; "mnist1d" for the CPU nets
-    description: str
-    paper_input_shape: tuple[int, ...] | None = None  # None: any shape (mlp) or any length (cnn1d)
-    paper_num_classes: int = 10
-
-
-NETS: dict[str, NetSpec] = {
-    s.name: s
-    for s in (
-        NetSpec("F1", "mnist", "784 -> 5 x [Dense 512, BN, ReLU] -> Dense 10", (1, 28, 28), 10),
-        NetSpec("F2", "timit", "360 -> 7 x [Dense 512, BN, ReLU] -> Dense 1973", (360,), 1973),
-        NetSpec("C1", "cifar10", "2 x [Conv 64 5x5, BN, ReLU, MaxPool 3/2] -> Dense 384, 192 -> 10",
-                (3, 32, 32), 10),
-        NetSpec("C2", "cifar10", "VGG-16-like: 13 x [Conv 3x3, BN, ReLU] in 5 stacks -> Dense 512 -> 10",
-                (3, 32, 32), 10),
-        NetSpec("C3", "cifar100", "C1 with 100 outputs", (3, 32, 32), 100),
-        NetSpec("C4", "cifar100", "C2 with 100 outputs", (3, 32, 32), 100),
-        NetSpec("mlp", "mnist1d", "flatten -> depth x [Dense width, BN, ReLU] -> Dense classes "
-                "(default 5 x 256: the F1-shaped MNIST-1D net)", None, 10),
-        NetSpec("cnn1d", "mnist1d", "(L,) -> depth x [Conv1d k5, BN, ReLU] (stride 2 after the first) "
-                "-> Dense classes", None, 10),
-    )
-}
 
 MLP_WIDTH, MLP_DEPTH = 256, 5
 CNN1D_CHANNELS, CNN1D_LAYERS = 32, 3

@@ -9,6 +9,7 @@ the web's workers both call these two.
 """
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 from typing import Any, Callable
@@ -80,9 +81,9 @@ def _epsilons(value) -> list[float]:
 # kind -> {param: (default, coerce(name, value))}
 SCHEMAS: dict[str, dict[str, tuple[Any, Callable]]] = {
     "sharpness": {
-        "epsilons": ([1e-3, 5e-4], lambda n, v: _epsilons(v)),
+        "epsilons": (PAPER_SHARPNESS["epsilons"], lambda n, v: _epsilons(v)),
         "subspace_dim": (None, lambda n, v: whole_number(n, v, 1, optional=True)),
-        "max_iter": (10, lambda n, v: whole_number(n, v, 1, 1000)),
+        "max_iter": (PAPER_SHARPNESS["max_iter"], lambda n, v: whole_number(n, v, 1, 1000)),
         "restarts": (0, lambda n, v: whole_number(n, v, 0, 100)),
     },
     "interpolation": {
@@ -115,7 +116,7 @@ def validate_params(kind: str, params: dict | None) -> dict:
     unknown = sorted(set(params) - set(schema))
     if unknown:
         raise ValueError(f"unknown parameter {unknown[0]!r} for {kind}; expected some of {', '.join(schema)}")
-    clean = {name: coerce(name, params[name]) if name in params else default
+    clean = {name: coerce(name, params[name]) if name in params else copy.deepcopy(default)
              for name, (default, coerce) in schema.items()}
     if kind == "interpolation" and not clean["alpha_min"] < clean["alpha_max"]:
         raise ValueError(f"alpha_min must be below alpha_max, got {clean['alpha_min']} and {clean['alpha_max']}")
@@ -123,7 +124,7 @@ def validate_params(kind: str, params: dict | None) -> dict:
 
 
 def defaults(kind: str) -> dict:
-    return {name: default for name, (default, _) in SCHEMAS[kind].items()}
+    return validate_params(kind, {})
 
 
 # -- computing ----------------------------------------------------------------------------

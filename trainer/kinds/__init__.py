@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
+from trainer.catalog import is_present
 from trainer.fields import ConfigError
 from trainer.kinds import gap, parametric, remedies, sharpness, sweep, trajectory, warmstart
 from trainer.kinds.base import PAPER_NETS, Kind, Preset
@@ -62,6 +63,4 @@ def presets_of(kind: Kind) -> list[Preset]:
 
 def available_presets(data_dir: str | None = None) -> list[Preset]:
     """Presets whose dataset is present (generated datasets always are)."""
-    from trainer import data
-
-    return [p for p in PRESETS.values() if data.is_present(p.spec.dataset, data_dir)]
+    return [p for p in PRESETS.values() if is_present(p.spec.dataset, data_dir)]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from trainer.analysis.by_name import validate_params
+from trainer.catalog import NETS
 from trainer.config import TrainConfig
 from trainer.fields import Checked, from_dict, to_dict
 from trainer.kinds.records import AnalysisRecord, Records, RunRecord
@@ -139,8 +140,6 @@ class Kind:
 
     def paper_presets(self, title: str, description: str, seeds: int = 5, **options) -> list[Preset]:
         """One preset per paper network, on its own data, with the paper's batches and epochs."""
-        from trainer.nets import NETS
-
         presets = []
         for net in PAPER_NETS:
             dataset = NETS[net].paper_dataset

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from trainer.catalog import DATASETS
 from trainer.kinds.base import Kind, PlannedAnalysis, simulate
 
 STEP_OVERHEAD_S = 2.0e-3  # optimizer step, callbacks, batch slicing
@@ -62,8 +63,6 @@ def _analysis_seconds(a: PlannedAnalysis, net: str, n_train: int, n_test: int) -
 
 
 def estimate(kind: Kind, spec, options) -> Estimate:
-    from trainer.data import DATASETS
-
     info = DATASETS[spec.dataset]
     n_train = spec.subset or info.n_train
     runs, analyses = simulate(kind, spec, options)

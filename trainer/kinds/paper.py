@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from trainer.catalog import DATASETS, NETS
 from trainer.kinds.base import PAPER_LB, PAPER_NETS, PAPER_SB
 
 # LB as the authors ran it: 10% of the training set, which their CIFAR code writes as 5000
@@ -24,9 +25,6 @@ class Comparison:
 def compare(spec, n_train: int | None = None) -> Comparison:
     """Whether the paper's Table 2-4 numbers apply: network, dataset and batch sizes, and
     (n_train, what the runs trained on, when known) the whole training set."""
-    from trainer.data import DATASETS
-    from trainer.nets import NETS
-
     if spec.net not in PAPER_NETS:
         closest = CLOSEST.get(spec.dataset, "F1/MNIST")
         return Comparison(None, f"The {spec.net} network on {spec.dataset} is not in the paper, so its numbers "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from trainer.catalog import DATASETS
 from trainer.config import TrainConfig
 from trainer.fields import Checked, setting
 from trainer.kinds.base import Kind, PlannedRun, Unlocked, analysis
@@ -37,8 +38,6 @@ class RemediesOptions(Checked):
 def variants(spec: ExperimentSpec, names: tuple[str, ...]) -> list[tuple[str, TrainConfig]]:
     """(name, config) of SB, LB and LB with each remedy (SB too for augmentation, as in the paper),
     on seed 0; the lr rules scale from SB's batch, regime adaptation takes SB's number of updates."""
-    from trainer.data import DATASETS
-
     if len(DATASETS[spec.dataset].input_shape) != 3:
         names = tuple(n for n in names if n != "augmentation")  # augmentation needs images
     base = spec.train_config("SB", 0)
