@@ -100,8 +100,8 @@ NETS: dict[str, NetSpec] = {
 }
 
 
-class UnknownDataset(ValueError):
-    """A dataset name that is not in DATASETS."""
+class DataError(ValueError):
+    """A dataset cannot be loaded; the message names what was expected and the fix."""
 
 
 def default_data_dir() -> pathlib.Path:
@@ -116,9 +116,9 @@ def resolve_data_dir(data_dir: PathLike) -> pathlib.Path:
     return default_data_dir() if data_dir is None else pathlib.Path(data_dir).expanduser()
 
 
-def dataset_info(name: str, error=UnknownDataset) -> DatasetInfo:
+def dataset_info(name: str) -> DatasetInfo:
     if name not in DATASETS:
-        raise error(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+        raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
     return DATASETS[name]
 
 

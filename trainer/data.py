@@ -64,15 +64,11 @@ class Dataset:
 # ---------------------------------------------------------------- public helpers
 
 
-def _info(name: str) -> DatasetInfo:
-    return dataset_info(name, DataError)
-
-
 def train_size(name: str, data_dir: PathLike = None) -> int:
     """How many training samples `load_dataset` will give (before any subset): what the files
     under the data dir hold (a user's TIMIT file, a partial MNIST), the nominal size for
     generated and bundled data or when the files are missing. DataError for unreadable files."""
-    info = _info(name)
+    info = dataset_info(name)
     root = resolve_data_dir(data_dir)
     if not info.files or not is_present(name, root):
         return info.n_train
@@ -130,7 +126,7 @@ def load_dataset(
     seeded with `seed`, kept in their original order); the test set is always whole.
     download: let torchvision fetch mnist/cifar10/cifar100 into the data dir if missing.
     """
-    info = _info(name)
+    info = dataset_info(name)
     root = resolve_data_dir(data_dir)
     if download and info.source == "torchvision" and not is_present(name, root):
         fetch(info, root)

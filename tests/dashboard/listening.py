@@ -28,7 +28,11 @@ def drain(layer, channel, idle: float = 1.0) -> list[dict]:
 
 class Collecting:
     """`with Collecting(experiment_id) as messages:` gathers the group's messages in a thread while
-    the block runs, so a long run does not overflow the channel (Redis layer capacity 100)."""
+    the block runs, so a long run does not overflow the channel (Redis layer capacity 100) nor
+    outlive its messages (expiry 60 s). The thread's receive is never cancelled (a receive
+    cancelled as a message arrives can lose it): a message of its own ends it."""
+
+    STOP = "collecting.stop"
 
     def __init__(self, experiment_id):
         self.experiment_id = experiment_id
@@ -37,20 +41,19 @@ class Collecting:
     def __enter__(self) -> list[dict]:
         import threading
 
-        self.stop = threading.Event()
         ready = threading.Event()
 
         async def collect():
             layer = get_channel_layer()
-            channel = await layer.new_channel()
-            await layer.group_add(group_name(self.experiment_id), channel)
+            self.channel = await layer.new_channel()
+            await layer.group_add(group_name(self.experiment_id), self.channel)
             ready.set()
-            while not self.stop.is_set():
-                try:
-                    self.messages.append(await asyncio.wait_for(layer.receive(channel), 0.2))
-                except asyncio.TimeoutError:
-                    pass
-            await layer.group_discard(group_name(self.experiment_id), channel)
+            while True:
+                message = await layer.receive(self.channel)
+                if message["type"] == self.STOP:
+                    break
+                self.messages.append(message)
+            await layer.group_discard(group_name(self.experiment_id), self.channel)
 
         self.thread = threading.Thread(target=lambda: asyncio.run(collect()), daemon=True)
         self.thread.start()
@@ -58,5 +61,5 @@ class Collecting:
         return self.messages
 
     def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(10)
+        async_to_sync(get_channel_layer().send)(self.channel, {"type": self.STOP})
+        self.thread.join(30)

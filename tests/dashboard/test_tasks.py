@@ -13,7 +13,7 @@ from dashboard.celery import app as celery_app
 from dashboard.models import Experiment, MetricPoint, Run, Status
 from trainer.kinds.spec import ExperimentSpec
 from tests.dashboard.conftest import TINY
-from tests.dashboard.listening import drain, listen
+from tests.dashboard.listening import Collecting, drain, listen
 from tests.dashboard.workers import kill_group, wait_until, worker_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -69,9 +69,8 @@ def test_it_cancels_with_a_checkpoint_and_resumes_from_it(alice, lab_settings):
     exp = _experiment(alice, spec)
     run = exp.runs.get(role="SB")
     exp.runs.get(role="LB").request_cancel()  # only SB matters here
-    layer, channel = listen(exp.pk)
     total = 40 * (256 // 16)
-    with _worker(lab_settings):
+    with Collecting(exp.pk) as messages, _worker(lab_settings):
         run.enqueue()
         wait_until(lambda: Run.objects.get(pk=run.pk).progress > 0.2, 120, "the run to get going")
         run.request_cancel()
@@ -83,7 +82,6 @@ def test_it_cancels_with_a_checkpoint_and_resumes_from_it(alice, lab_settings):
 
         assert run.resume()
         wait_until(lambda: Run.objects.get(pk=run.pk).status == Status.DONE, 180, "the resumed run to finish")
-    messages = drain(layer, channel)
     assert _steps(run) == list(range(1, total + 1))
     assert _steps(run, "train_loss") == list(range(1, 41))
     after = [step for m in messages if m["type"] == "run.metrics" and m["run"] == run.pk and m["seq"] > seq_at_cancel
@@ -108,16 +106,14 @@ def test_it_resumes_a_run_whose_worker_was_killed_without_losing_or_repeating_a_
     epochs_done = len(_steps(run, "train_loss"))
     assert killed_at.status == Status.RUNNING and max(_steps(run)) < total
     time.sleep(2.5)  # the new worker below deems 2 s without a heartbeat lost
-    layer, channel = listen(exp.pk)
-
     # a new worker finds the lost run at start-up and resumes it
-    with worker_process(lab_settings, log, LBLAB_STALE_AFTER_S="2"):
+    with Collecting(exp.pk) as messages, worker_process(lab_settings, log, LBLAB_STALE_AFTER_S="2"):
         wait_until(lambda: Run.objects.get(pk=run.pk).status == Status.DONE, 240,
                    f"the recovered run to finish\n{log.read_text()[-3000:]}")
     assert _steps(run) == list(range(1, total + 1))
     assert _steps(run, "test_loss") == list(range(1, 31))
     # resumed from the last checkpoint (written after the last or the one before last epoch seen)
-    replayed = [step for m in drain(layer, channel) if m["type"] == "run.metrics"
+    replayed = [step for m in messages if m["type"] == "run.metrics"
                 for step, _ in m["points"].get("loss", [])]
     steps_per_epoch = 512 // 16
     assert min(replayed) in (steps_per_epoch * (epochs_done - 1) + 1, steps_per_epoch * epochs_done + 1)
