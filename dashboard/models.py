@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -116,7 +117,69 @@ class Experiment(models.Model):
                 "runs": [run.to_dict() for run in self.runs.all()]}
 
 
-class Run(models.Model):
+def _ago(seconds: float):
+    return timezone.now() - timedelta(seconds=seconds)
+
+
+class Dispatched(models.Model):
+    """A row that one Celery message works on at a time (a run or an analysis).
+
+    Each enqueue gives the row a new task id, and only the message with that id may claim
+    it, so a message that comes back after its row was queued again is skipped. The worker
+    that receives the message writes its name and the time (dashboard.worker.signals), and
+    the claim writes them too, so work held by a worker that died is found: by its stale
+    heartbeat, by a receipt that was never claimed, or by the same worker starting again.
+    """
+
+    TASK = ""
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    task_id = models.CharField(max_length=64, blank=True)  # the one Celery message that may take the row
+    worker = models.CharField(max_length=200, blank=True)  # the worker that received or holds that message
+    received = models.DateTimeField(null=True, blank=True)  # when that worker received it
+    heartbeat = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    def queue_name(self) -> str | None:
+        return None
+
+    def enqueue(self) -> None:
+        """Give the row a new task id and send that task once the current transaction commits."""
+        task_id = uuid.uuid4().hex
+        type(self).objects.filter(pk=self.pk).update(task_id=task_id, worker="", received=None)
+        self.task_id, self.worker, self.received = task_id, "", None
+        pk, queue, name = self.pk, self.queue_name(), self.TASK
+        transaction.on_commit(lambda: celery_app.send_task(name, args=[pk], task_id=task_id, queue=queue))
+
+    @classmethod
+    def mark_received(cls, task_id: str, worker: str) -> None:
+        cls.objects.filter(task_id=task_id, status=Status.QUEUED).update(worker=worker, received=timezone.now())
+
+    @classmethod
+    def lost(cls, worker: str | None = None):
+        """Rows whose message no live worker holds: running with a stale heartbeat, received and not
+        claimed within LBLAB_CLAIM_TIMEOUT_S, or held by `worker`, a worker that is starting again."""
+        lost = (Q(status=Status.RUNNING, heartbeat__lt=_ago(settings.LBLAB_STALE_AFTER_S))
+                | Q(status=Status.QUEUED, received__lt=_ago(settings.LBLAB_CLAIM_TIMEOUT_S)))
+        if worker:
+            lost |= Q(status__in=[Status.QUEUED, Status.RUNNING], worker=worker) & ~Q(task_id="")
+        return cls.objects.filter(lost)
+
+    def requeue_if_unchanged(self) -> bool:
+        """Queue the row again with a new task id, unless it changed since it was read as lost."""
+        with transaction.atomic():
+            if not type(self).objects.filter(pk=self.pk, status=self.status, task_id=self.task_id,
+                                             heartbeat=self.heartbeat, received=self.received).update(
+                    status=Status.QUEUED):
+                return False
+            self.status = Status.QUEUED
+            self.enqueue()
+        return True
+
+
+class Run(Dispatched):
+    TASK = TRAIN_TASK
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="runs")
     role = models.CharField(max_length=40)  # "SB", "LB", "B=128", "LB + SAM", ...
     seed = models.IntegerField(default=0)
@@ -124,15 +187,12 @@ class Run(models.Model):
     # the design's labels: {"batch": 128}, {"snapshot_every": 10}, {"sb_epoch": 20, "depends_on": 7}
     tags = models.JSONField(default=dict, blank=True)
     queue = models.CharField(max_length=40, blank=True, help_text="Celery queue; blank: the shared train queue")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     progress = models.FloatField(default=0.0)
     eta_seconds = models.FloatField(null=True, blank=True)
-    heartbeat = models.DateTimeField(null=True, blank=True)
     checkpoint_path = models.CharField(max_length=500, blank=True)
     final_metrics = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     cancel_requested = models.BooleanField(default=False)
-    task_id = models.CharField(max_length=64, blank=True)  # the Celery task that holds the run
     last_seq = models.BigIntegerField(default=0)  # the last live flush's sequence number
     created = models.DateTimeField(auto_now_add=True)
     started = models.DateTimeField(null=True, blank=True)
@@ -156,19 +216,18 @@ class Run(models.Model):
         """The run's own folder: its checkpoint and its weight snapshots (epoch-NNNN.pt)."""
         return Path(self.checkpoint_path or self.default_checkpoint_path()).parent
 
-    def enqueue(self) -> None:
-        """Send the training task once the current transaction commits (the worker re-reads the row)."""
-        run_id, queue = self.pk, self.queue or None
-        transaction.on_commit(lambda: celery_app.send_task(TRAIN_TASK, args=[run_id], queue=queue))
+    def queue_name(self) -> str | None:
+        return self.queue or None
 
-    def claim(self, task_id: str) -> bool:
-        """Atomically take the run for this task: queued, lost (stale heartbeat), or redelivered to us."""
-        stale = timezone.now() - timedelta(seconds=settings.LBLAB_STALE_AFTER_S)
-        takeable = Q(status=Status.QUEUED) | (Q(status=Status.RUNNING) & (
-            Q(heartbeat__lt=stale) | Q(heartbeat__isnull=True) | Q(task_id=task_id)))
+    def claim(self, task_id: str, worker: str = "") -> bool:
+        """Atomically take the run for this task: queued for this message (or for any, when it was
+        queued without an id), or running on a worker that stopped heartbeating."""
+        stale = _ago(settings.LBLAB_STALE_AFTER_S)
+        takeable = (Q(status=Status.QUEUED) & (Q(task_id=task_id) | Q(task_id=""))) | (
+            Q(status=Status.RUNNING) & (Q(heartbeat__lt=stale) | Q(heartbeat__isnull=True)))
         now = timezone.now()
         taken = Run.objects.filter(takeable, pk=self.pk, cancel_requested=False).update(
-            status=Status.RUNNING, task_id=task_id, heartbeat=now, error="",
+            status=Status.RUNNING, task_id=task_id, worker=worker, heartbeat=now, error="",
             checkpoint_path=self.checkpoint_path or self.default_checkpoint_path())
         if taken:
             if Run.objects.filter(pk=self.pk, started__isnull=True).update(started=now):
@@ -183,8 +242,12 @@ class Run(models.Model):
         self.progress, self.eta_seconds = progress, eta_seconds
 
     def cancel_is_requested(self) -> bool:
-        """True when cancelling was asked for, or the run was deleted meanwhile."""
-        return not Run.objects.filter(pk=self.pk, cancel_requested=False).exists()
+        """True when cancelling was asked for, or the run was deleted or given to another task meanwhile."""
+        return not Run.objects.filter(pk=self.pk, cancel_requested=False, task_id=self.task_id).exists()
+
+    def is_held_by(self, task_id: str) -> bool:
+        """Whether this task still holds the run (it was not queued again as lost while it trained)."""
+        return Run.objects.filter(pk=self.pk, task_id=task_id).exists()
 
     def remove_files(self) -> None:
         """Delete the run's checkpoint folder (only if it is the run's own folder under LBLAB_RUNS_DIR)."""
@@ -222,11 +285,6 @@ class Run(models.Model):
         self.refresh_from_db()
         self.experiment.refresh_status()
 
-    @classmethod
-    def stale(cls):
-        cutoff = timezone.now() - timedelta(seconds=settings.LBLAB_STALE_AFTER_S)
-        return cls.objects.filter(status=Status.RUNNING, heartbeat__lt=cutoff)
-
     def to_dict(self) -> dict:
         return {"id": self.pk, "experiment": self.experiment_id, "role": self.role, "seed": self.seed,
                 "status": self.status, "progress": self.progress, "eta_seconds": self.eta_seconds,
@@ -254,7 +312,7 @@ class MetricPoint(models.Model):
         return f"{self.run_id} {self.name}[{self.step}]={self.value:.4g}"
 
 
-class Analysis(models.Model):
+class Analysis(Dispatched):
     """One analysis of one run's weights (or a pair's, for interpolation); see dashboard/analyses.py.
 
     key identifies (kind, canonical params, sha256 of the input weight files): at most one
@@ -273,7 +331,6 @@ class Analysis(models.Model):
     key = models.CharField(max_length=64, blank=True, db_index=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                                      related_name="+")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     progress = models.FloatField(default=0.0)
     result = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
@@ -290,10 +347,15 @@ class Analysis(models.Model):
     def __str__(self):
         return f"{self.kind} of {self.run or self.experiment}"
 
-    def enqueue(self) -> None:
-        """Send the analysis task once the current transaction commits (the worker claims the queued row)."""
-        analysis_id = self.pk
-        transaction.on_commit(lambda: celery_app.send_task(ANALYSIS_TASK, args=[analysis_id]))
+    TASK = ANALYSIS_TASK
+
+    def claim(self, task_id: str, worker: str = "") -> bool:
+        """Atomically take the queued row for this message (or for any, when it was queued without an id;
+        no task_id: a direct call, as from a shell, takes it whatever its message)."""
+        now = timezone.now()
+        mine = (Q(task_id=task_id) | Q(task_id="")) if task_id else Q()
+        return bool(Analysis.objects.filter(mine, pk=self.pk, status=Status.QUEUED)
+                    .update(status=Status.RUNNING, task_id=task_id, worker=worker, started=now, heartbeat=now))
 
     @property
     def is_finished(self) -> bool:

@@ -39,6 +39,9 @@ LBLAB_RUNS_DIR = pathlib.Path(env_str("LBLAB_RUNS_DIR", str(VAR_DIR / "runs"))).
 LBLAB_DEVICE = env_str("LBLAB_DEVICE")
 # A running run whose heartbeat is older than this is taken as lost and resumed.
 LBLAB_STALE_AFTER_S = env_float("LBLAB_STALE_AFTER_S", 600.0, minimum=1.0)
+# A message received by a worker but not claimed within this many seconds is taken as lost
+# (its worker died on receipt) and its run or analysis is queued again.
+LBLAB_CLAIM_TIMEOUT_S = env_float("LBLAB_CLAIM_TIMEOUT_S", 120.0, minimum=1.0)
 # Live metric flushes: at most one per this many seconds per run.
 LBLAB_FLUSH_INTERVAL_S = env_float("LBLAB_FLUSH_INTERVAL_S", 0.3, minimum=0.0)
 
@@ -158,17 +161,20 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Queues: "train" and "analysis" are shared; a GPU host runs one worker per GPU with its
 # own queue first, e.g. `celery -A dashboard worker -Q gpu0,train,analysis -c 1` with
 # CUDA_VISIBLE_DEVICES=0. Runs given an explicit queue (Run.queue) go there.
+# The "control" queue has its own small worker (with beat), so recovering lost work never
+# waits for a free training slot.
 TRAIN_QUEUE, ANALYSIS_QUEUE = f"{QUEUE_PREFIX}train", f"{QUEUE_PREFIX}analysis"
+CONTROL_QUEUE = f"{QUEUE_PREFIX}control"
 CELERY_TASK_DEFAULT_QUEUE = TRAIN_QUEUE
 CELERY_TASK_ROUTES = {
     TRAIN_TASK: {"queue": TRAIN_QUEUE},
     ANALYSIS_TASK: {"queue": ANALYSIS_QUEUE},
-    RECOVER_TASK: {"queue": TRAIN_QUEUE},
+    RECOVER_TASK: {"queue": CONTROL_QUEUE},
 }
 CELERY_BEAT_SCHEDULE = {
     "recover-stale-runs": {
         "task": RECOVER_TASK,
-        "schedule": max(30.0, LBLAB_STALE_AFTER_S / 2),
+        "schedule": max(10.0, min(LBLAB_STALE_AFTER_S, LBLAB_CLAIM_TIMEOUT_S) / 2),
     },
 }
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,15 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> None:
         raise
 
 
+class CheckpointError(ValueError):
+    """A file that is not a checkpoint this project wrote (truncated, corrupted, or something else)."""
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     # weights_only: tensors, numbers, strings and containers of them; nothing executable.
-    return torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, EOFError, RuntimeError) as e:
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise CheckpointError(f"{path} is not a readable checkpoint ({reason}). Delete it and train the run "
+                              f"again, or restore the file from a copy.") from e

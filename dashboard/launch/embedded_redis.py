@@ -52,8 +52,9 @@ class EmbeddedRedis:
                 self.process.wait()
 
 
-def start(data_dir: pathlib.Path, persistent: bool = True, timeout: float = 15.0) -> EmbeddedRedis:
-    """Start redis-server on a free port, storing its files in data_dir; wait until it answers.
+def start(data_dir: pathlib.Path, persistent: bool = True, timeout: float = 15.0,
+          port: int | None = None) -> EmbeddedRedis:
+    """Start redis-server on `port` (default: a free one), storing its files in data_dir; wait until it answers.
 
     persistent: keep an append-only file so queued runs survive a restart of the lab.
     """
@@ -61,7 +62,7 @@ def start(data_dir: pathlib.Path, persistent: bool = True, timeout: float = 15.0
 
     data_dir = pathlib.Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     args = [
         str(redis_server_binary()), "--port", str(port), "--bind", "127.0.0.1",
         "--dir", str(data_dir), "--save", "", "--daemonize", "no",

@@ -1,10 +1,15 @@
 """`manage.py runlab`: the whole lab in one command, and nothing left running after Ctrl-C.
 
 Starts, in order: the embedded Redis (only when REDIS_URL is unset), migrations, a first
-account (when there is no user), one Celery worker (queues train and analysis, one
-prefork child, with the stale-run check on a beat) and Daphne. Each child gets its own
-process group, so stopping it also stops what it forked; a group that does not stop
-within its grace period is killed.
+account (when there is no user), the training worker (queues train and analysis, one
+prefork child), the control worker (the control queue, with beat for the periodic
+lost-work check) and Daphne. Each child gets its own process group, so stopping it also
+stops what it forked; a group that does not stop within its grace period is killed.
+
+A child that dies is restarted, after its whole group is killed (nothing it forked is left
+behind). A worker that starts again under its name queues again what it held
+(dashboard.worker.signals). A child that dies RESTART_LIMIT times within RESTART_WINDOW_S
+stops the lab with its exit code.
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
@@ -25,11 +30,21 @@ from django.conf import settings
 from dashboard.launch import embedded_redis
 
 
+RESTART_LIMIT, RESTART_WINDOW_S = 5, 60.0
+
+
 @dataclass
 class Child:
     name: str
-    process: subprocess.Popen
+    args: list[str]
+    env: dict
     grace_s: float  # time allowed to stop after SIGTERM (a worker finishes its step and checkpoints)
+    process: subprocess.Popen | None = None
+    deaths: list[float] = field(default_factory=list)
+
+    def spawn(self) -> None:
+        self.process = subprocess.Popen(self.args, env=self.env, cwd=settings.BASE_DIR, stdin=subprocess.DEVNULL,
+                                        start_new_session=True)  # own group: Ctrl-C reaches only the launcher
 
 
 class Lab:
@@ -58,21 +73,25 @@ class Lab:
 
         call_command("migrate", interactive=False, verbosity=0)
         login_hint = ensure_first_user()
-        worker = [sys.executable, "-m", "celery", "-A", "dashboard", "--quiet", "worker",
-                  "-Q", f"{settings.TRAIN_QUEUE},{settings.ANALYSIS_QUEUE}",
-                  "--concurrency", "1", "--pool", "prefork", "--beat",
-                  "--schedule", str(settings.VAR_DIR / "celerybeat-schedule"),
-                  "--hostname", f"lab-{os.getpid()}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle"]
+        celery = [sys.executable, "-m", "celery", "-A", "dashboard", "--quiet", "worker", "--loglevel", "INFO",
+                  "--without-gossip", "--without-mingle"]
+        # the names stay the same across restarts: a worker starting again knows what it held
+        worker = celery + ["-Q", f"{settings.TRAIN_QUEUE},{settings.ANALYSIS_QUEUE}", "--concurrency", "1",
+                           "--pool", "prefork", "--hostname", f"lab-{os.getpid()}@%h"]
+        control = celery + ["-Q", settings.CONTROL_QUEUE, "--pool", "solo", "--beat",
+                            "--schedule", str(settings.VAR_DIR / "celerybeat-schedule"),
+                            "--hostname", f"control-{os.getpid()}@%h"]
         server = [sys.executable, "-m", "daphne", "-b", self.host, "-p", str(self.port), "dashboard.asgi:application"]
         self._spawn("worker", worker, env, self.worker_grace_s)
+        self._spawn("control worker", control, env, 10.0)
         self._spawn("web", server, env, 10.0)
         self._wait_for_http()
         self.say(f"\nThe lab is running at {self.url}\n{login_hint}\nPress Ctrl-C to stop everything.\n")
 
     def _spawn(self, name: str, args: list[str], env: dict, grace_s: float) -> None:
-        process = subprocess.Popen(args, env=env, cwd=settings.BASE_DIR, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)  # own group: Ctrl-C reaches only the launcher
-        self.children.append(Child(name, process, grace_s))
+        child = Child(name, args, env, grace_s)
+        child.spawn()
+        self.children.append(child)
 
     def _wait_for_http(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -90,9 +109,19 @@ class Lab:
 
     # -- run and stop -----------------------------------------------------------------
     def _check_children(self) -> None:
+        """Restart a child that died (its group killed first); too many deaths in a row stop the lab."""
         for child in self.children:
-            if child.process.poll() is not None:
-                raise RuntimeError(f"the {child.name} process exited with code {child.process.returncode}")
+            code = child.process.poll()
+            if code is None or self.stopping.is_set():
+                continue
+            _kill_group(child.process.pid)  # what it forked (pool children, beat) goes with it
+            now = time.monotonic()
+            child.deaths = [t for t in child.deaths if now - t < RESTART_WINDOW_S] + [now]
+            if len(child.deaths) >= RESTART_LIMIT:
+                raise RuntimeError(f"the {child.name} process exited with code {code}, "
+                                   f"{len(child.deaths)} times within {RESTART_WINDOW_S:.0f}s")
+            self.say(f"the {child.name} process exited with code {code}; restarting it")
+            child.spawn()
 
     def wait(self) -> None:
         while not self.stopping.wait(0.5):
@@ -119,7 +148,15 @@ def _stop_group(child: Child) -> None:
     deadline = time.monotonic() + 5
     while _group_alive(pgid) and time.monotonic() < deadline:
         time.sleep(0.1)
+    _kill_group(pgid)
+
+
+def _kill_group(pgid: int, timeout: float = 5.0) -> None:
+    """SIGKILL every process of the group, and wait until none is left."""
     _signal_group(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while _group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _signal_group(pgid: int, sig: int) -> None:

@@ -8,8 +8,8 @@ callback (stored on the row and published as "analysis.status"), and stores the 
 from __future__ import annotations
 
 import logging
+import threading
 import time
-import traceback
 
 from django.conf import settings
 from django.utils import timezone
@@ -17,6 +17,7 @@ from django.utils import timezone
 from dashboard.analyses import weights_path
 from dashboard.live.publisher import publish_analysis_status
 from dashboard.models import Analysis, Status
+from dashboard.worker.failures import explain
 from trainer.analysis.by_name import run_analysis, trainer_for
 from trainer.config import TrainConfig
 from trainer.kinds.records import json_safe
@@ -57,22 +58,52 @@ def compute(analysis: Analysis, progress) -> dict:
     return run_analysis(analysis.kind, analysis.params, trainer, trainer_b, progress)
 
 
-def execute_analysis(analysis_id: int) -> str:
+class Heartbeat:
+    """While an analysis computes, its row's heartbeat is renewed from a thread: a computation may
+    go minutes between progress calls, and a worker that dies leaves the heartbeat to go stale."""
+
+    def __init__(self, analysis: Analysis):
+        self.analysis = analysis
+        self.interval = min(30.0, settings.LBLAB_STALE_AFTER_S / 4)
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat-{analysis.pk}")
+
+    def _beat(self) -> None:
+        from django.db import connection
+
+        try:
+            while not self.done.wait(self.interval):
+                Analysis.objects.filter(pk=self.analysis.pk, task_id=self.analysis.task_id).update(
+                    heartbeat=timezone.now())
+        finally:
+            connection.close()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join()
+
+
+def execute_analysis(analysis_id: int, task_id: str = "", worker: str = "") -> str:
     """Claim the queued row, compute, store. Returns the final status, or "skipped" when not ours to run."""
-    now = timezone.now()
-    if not Analysis.objects.filter(pk=analysis_id, status=Status.QUEUED).update(status=Status.RUNNING, started=now):
+    analysis = Analysis.objects.filter(pk=analysis_id).first()
+    if analysis is None or not analysis.claim(task_id, worker):
         return "skipped"
     analysis = Analysis.objects.select_related("run", "run_b").get(pk=analysis_id)
     publish_analysis_status(analysis)
     try:
-        result = compute(analysis, ProgressWriter(analysis))
-    except Exception:
+        with Heartbeat(analysis):
+            result = compute(analysis, ProgressWriter(analysis))
+    except Exception as e:
         log.exception("analysis %s failed", analysis_id)
-        fields = dict(status=Status.FAILED, error=traceback.format_exc()[-5000:])
+        fields = dict(status=Status.FAILED, error=explain(e))
     else:
         fields = dict(status=Status.DONE, progress=1.0, result=json_safe(result), error="")
-    if not Analysis.objects.filter(pk=analysis_id).update(finished=timezone.now(), **fields):
-        return "deleted"  # its experiment was deleted meanwhile
+    if not Analysis.objects.filter(pk=analysis_id, task_id=task_id).update(finished=timezone.now(), **fields):
+        return "deleted"  # its experiment was deleted meanwhile, or the row was queued again
     analysis.refresh_from_db()
     publish_analysis_status(analysis)
     return analysis.status

@@ -13,7 +13,6 @@ import math
 import signal
 import threading
 import time
-import traceback
 
 from django.conf import settings
 from django.db import transaction
@@ -22,6 +21,7 @@ from django.utils import timezone
 from dashboard.executor import advance
 from dashboard.live.publisher import publish, publish_experiment_summary, publish_run_status
 from dashboard.models import MetricPoint, Run, Status
+from dashboard.worker.failures import explain
 from trainer.config import TrainConfig
 from trainer.kinds.records import EPOCH_METRICS, json_safe
 from trainer.snapshots import keep_snapshots
@@ -129,10 +129,10 @@ class _StopOnSigterm:
             signal.signal(signal.SIGTERM, self.previous)
 
 
-def execute_run(run_id: int, task_id: str) -> str:
+def execute_run(run_id: int, task_id: str, worker: str = "") -> str:
     """Train the run if this task can claim it. Returns the run's final status, or "skipped"/"deleted"."""
     run = Run.objects.filter(pk=run_id).select_related("experiment").first()
-    if run is None or not run.claim(task_id):
+    if run is None or not run.claim(task_id, worker):
         return "skipped"
     publish_run_status(run)
     recorder = LiveRecorder(run, settings.LBLAB_FLUSH_INTERVAL_S)
@@ -150,25 +150,28 @@ def execute_run(run_id: int, task_id: str) -> str:
         with _StopOnSigterm(trainer) as sigterm:
             result = trainer.run()
         recorder.flush()
-    except Exception:
+    except Exception as e:
         if not Run.objects.filter(pk=run_id).exists():
             return _deleted(run)
+        if not run.is_held_by(task_id):
+            return "superseded"
         log.exception("run %s failed", run_id)
-        error = traceback.format_exc()
         try:
             recorder.flush()
         except Exception:
             log.exception("could not store the last points of run %s", run_id)
-        run.finish(Status.FAILED, error=error)
+        run.finish(Status.FAILED, error=explain(e))
     else:
         if not Run.objects.filter(pk=run_id).exists():
             return _deleted(run)
+        if not run.is_held_by(task_id):
+            return "superseded"  # queued again as lost while it trained: the other task carries on
         if not result.stopped:
             run.finish(Status.DONE, final_metrics=json_safe(result.final))
             _advance(run)
         elif sigterm.received and not run.cancel_is_requested():
             # the worker is shutting down: hand the run back to the queue; it resumes from the checkpoint
-            Run.objects.filter(pk=run.pk).update(status=Status.QUEUED, task_id="")
+            Run.objects.filter(pk=run.pk).update(status=Status.QUEUED)
             run.refresh_from_db()
             run.enqueue()
         else:

@@ -165,4 +165,7 @@ def test_it_keeps_the_error_of_a_failed_analysis(finished, lab_settings):
     with _worker(lab_settings):
         wait_until(lambda: Analysis.objects.get(pk=analysis.pk).is_finished, 120, "the analysis to finish")
     analysis.refresh_from_db()
-    assert analysis.status == Status.FAILED and "Traceback" in analysis.error and analysis.result == {}
+    assert analysis.status == Status.FAILED and analysis.result == {}
+    # a sentence with the file and the fix; the traceback stays in the worker's log
+    assert "Traceback" not in analysis.error and "is not a readable checkpoint" in analysis.error
+    assert sb.checkpoint_path in analysis.error and "train the run again" in analysis.error

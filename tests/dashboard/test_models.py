@@ -47,7 +47,7 @@ def test_it_lets_one_task_claim_a_queued_run(experiment):
     assert run.status == Status.RUNNING and run.task_id == "task-a" and run.started is not None
     assert run.checkpoint_path.endswith(f"run-{run.pk}/checkpoint.pt")
     assert not Run.objects.get(pk=run.pk).claim("task-b")  # healthy: heartbeat is fresh
-    assert Run.objects.get(pk=run.pk).claim("task-a")  # the same message redelivered after its worker died
+    assert not Run.objects.get(pk=run.pk).claim("task-a")  # nor its own message, redelivered while it trains
     experiment.refresh_from_db()
     assert experiment.status == Status.RUNNING
 
@@ -60,7 +60,7 @@ def test_a_first_claim_clears_files_left_from_another_databases_run_of_the_same_
     assert run.claim("task-a") and not leftover.exists()
     leftover.parent.mkdir(parents=True, exist_ok=True)
     leftover.write_bytes(b"this run's own checkpoint")
-    Run.objects.filter(pk=run.pk).update(status=Status.QUEUED)  # e.g. its worker shut down: it resumes
+    Run.objects.filter(pk=run.pk).update(status=Status.QUEUED, task_id="task-b")  # handed back: it resumes
     assert Run.objects.get(pk=run.pk).claim("task-b") and leftover.read_bytes() == b"this run's own checkpoint"
 
 
@@ -77,7 +77,7 @@ def test_it_requeues_runs_whose_heartbeat_went_stale(experiment, settings, djang
     fresh.claim("b")
     Run.objects.filter(pk=stale.pk).update(heartbeat=timezone.now() - timedelta(seconds=settings.LBLAB_STALE_AFTER_S + 5))
     with django_capture_on_commit_callbacks() as callbacks:
-        assert recover_stale_runs() == [stale.pk]
+        assert recover_stale_runs() == {"run": [stale.pk], "analysis": []}
     assert len(callbacks) == 1
     assert Run.objects.get(pk=stale.pk).status == Status.QUEUED
     assert Run.objects.get(pk=fresh.pk).status == Status.RUNNING

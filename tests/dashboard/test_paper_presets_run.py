@@ -86,7 +86,7 @@ def _start_from_form(client, user, key, django_capture_on_commit_callbacks, **ch
 
 def _train_all(exp) -> list[Run]:
     for run in exp.runs.order_by("pk"):
-        assert execute_run(run.pk, task_id="test") == Status.DONE, Run.objects.get(pk=run.pk).error
+        assert execute_run(run.pk, task_id=run.task_id) == Status.DONE, Run.objects.get(pk=run.pk).error
     exp.refresh_from_db()
     assert exp.status == Status.DONE
     return list(exp.runs.order_by("pk"))

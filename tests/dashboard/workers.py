@@ -22,15 +22,19 @@ def test_database_url() -> str:
     return f"postgres://{auth}@{d['HOST'] or '127.0.0.1'}:{d['PORT'] or 5432}/{d['NAME']}"
 
 
+CELERY = [sys.executable, "-m", "celery", "-A", "dashboard", "worker"]
+CRASHING_ON_RECEIPT = [sys.executable, "-m", "tests.dashboard.crash_on_receipt"]  # dies as a task arrives
+
+
 @contextlib.contextmanager
-def worker_process(lab_settings, log_path, **env_changes):
+def worker_process(lab_settings, log_path, program=CELERY, queues=("train_queue",), hostname=None, **env_changes):
     """`celery worker` as the launcher starts it (prefork, one child), on the test queues and database."""
     env = dict(os.environ, DATABASE_URL=test_database_url(), REDIS_URL=lab_settings["redis_url"],
                LBLAB_QUEUE_PREFIX=lab_settings["queue_prefix"], LBLAB_RUNS_DIR=str(settings.LBLAB_RUNS_DIR),
                LBLAB_FLUSH_INTERVAL_S="0.05", **env_changes)
-    args = [sys.executable, "-m", "celery", "-A", "dashboard", "worker", "-Q", lab_settings["train_queue"],
+    args = [*program, "-Q", ",".join(lab_settings[q] for q in queues),
             "--concurrency", "1", "--pool", "prefork", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-            "--hostname", f"test-{time.monotonic_ns()}@%h"]
+            "--hostname", hostname or f"test-{time.monotonic_ns()}@%h"]
     with open(log_path, "a") as log:
         process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)

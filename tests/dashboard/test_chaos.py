@@ -1,0 +1,82 @@
+"""Faults with a real worker and a real broker: a worker that dies as it receives a run, one
+killed in the middle of an analysis, and a Redis restart while a run trains and a page streams.
+Nothing hangs, nothing runs twice, no step is lost."""
+import asyncio
+import time
+
+import pytest
+from asgiref.sync import async_to_sync
+from celery.contrib.testing.worker import start_worker
+from django.test import override_settings
+
+from dashboard import executor
+from dashboard.analyses import request_analysis
+from dashboard.celery import TRAIN_TASK
+from dashboard.celery import app as celery_app
+from dashboard.launch import embedded_redis
+from dashboard.models import Analysis, Experiment, MetricPoint, Run, Status
+from dashboard.worker.training import execute_run
+from trainer.kinds.spec import ExperimentSpec
+from tests.dashboard.conftest import TINY
+from tests.dashboard.workers import CRASHING_ON_RECEIPT, kill_group, wait_until, worker_process
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _one_run(owner, spec=TINY) -> Run:
+    exp = Experiment.objects.create(owner=owner, name="chaos", config=spec.to_dict())
+    sb, lb = sorted(executor.create_runs(exp), key=lambda r: r.role != "SB")
+    lb.request_cancel()
+    return Run.objects.get(pk=sb.pk)
+
+
+def _steps(run, name="loss") -> list[int]:
+    return list(MetricPoint.objects.filter(run=run, name=name).order_by("step").values_list("step", flat=True))
+
+
+def test_a_run_whose_worker_died_as_it_received_the_run_is_queued_again_and_trains_once(alice, lab_settings, tmp_path):
+    run = _one_run(alice)
+    log = tmp_path / "workers.log"
+    with worker_process(lab_settings, log, program=CRASHING_ON_RECEIPT) as doomed:
+        run.enqueue()
+        wait_until(lambda: doomed.poll() is not None, 120, f"the worker to die on receipt\n{log.read_text()[-2000:]}")
+    held = Run.objects.get(pk=run.pk)
+    assert held.status == Status.QUEUED and held.received is not None and held.started is None
+    lost_message = held.task_id  # still unacknowledged on the broker: it may come back
+    time.sleep(1.2)
+    with worker_process(lab_settings, log, LBLAB_CLAIM_TIMEOUT_S="1"):
+        wait_until(lambda: Run.objects.get(pk=run.pk).status == Status.DONE, 180,
+                   f"the run to be queued again and finish\n{log.read_text()[-3000:]}")
+        done = Run.objects.get(pk=run.pk)
+        assert done.task_id != lost_message
+        # the lost message comes back after all: it is skipped, the run is not trained twice
+        celery_app.send_task(TRAIN_TASK, args=[run.pk], task_id=lost_message, queue=lab_settings["train_queue"])
+        wait_until(lambda: f"[{lost_message}] succeeded" in log.read_text(), 60,
+                   f"the old message to be consumed\n{log.read_text()[-3000:]}")
+    assert f"[{lost_message}] succeeded in" in log.read_text() and "'skipped'" in log.read_text()
+    again = Run.objects.get(pk=run.pk)
+    assert (again.status, again.started, again.finished) == (Status.DONE, done.started, done.finished)
+    total = TINY.epochs * (TINY.subset // TINY.sb_batch)
+    assert _steps(run) == list(range(1, total + 1))
+
+
+def test_an_analysis_whose_worker_was_killed_mid_computation_is_computed_again(alice, lab_settings, tmp_path):
+    run = _one_run(alice)
+    assert execute_run(run.pk, task_id="") == Status.DONE
+    run.refresh_from_db()
+    # full-space sharpness with many restarts: long enough to be killed in the middle
+    analysis = request_analysis(run.experiment, "sharpness", {"epsilons": [1e-3], "max_iter": 100, "restarts": 60}, run)
+    log = tmp_path / "workers.log"
+    with worker_process(lab_settings, log, queues=("analysis_queue",)) as first:
+        wait_until(lambda: Analysis.objects.get(pk=analysis.pk).progress > 0, 120,
+                   f"the analysis to be under way\n{log.read_text()[-2000:]}")
+        kill_group(first)
+    killed = Analysis.objects.get(pk=analysis.pk)
+    assert killed.status == Status.RUNNING and killed.result == {}
+    time.sleep(2.5)  # the next worker deems 2 s without a heartbeat lost
+    with worker_process(lab_settings, log, queues=("analysis_queue",), LBLAB_STALE_AFTER_S="2"):
+        wait_until(lambda: Analysis.objects.get(pk=analysis.pk).is_finished, 300,
+                   f"the analysis to be computed again\n{log.read_text()[-3000:]}")
+    done = Analysis.objects.get(pk=analysis.pk)
+    assert done.status == Status.DONE, done.error
+    assert done.task_id != killed.task_id and done.result
