@@ -65,7 +65,7 @@ def test_an_analysis_whose_worker_was_killed_mid_computation_is_computed_again(a
     assert execute_run(run.pk, task_id="") == Status.DONE
     run.refresh_from_db()
     # full-space sharpness with many restarts: long enough to be killed in the middle
-    analysis = request_analysis(run.experiment, "sharpness", {"epsilons": [1e-3], "max_iter": 100, "restarts": 60}, run)
+    analysis = request_analysis(run.experiment, "sharpness", {"epsilons": [1e-3], "max_iter": 100, "restarts": 12}, run)
     log = tmp_path / "workers.log"
     with worker_process(lab_settings, log, queues=("analysis_queue",)) as first:
         wait_until(lambda: Analysis.objects.get(pk=analysis.pk).progress > 0, 120,

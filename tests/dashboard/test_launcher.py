@@ -1,8 +1,14 @@
-"""`manage.py runlab` as a user runs it: everything starts, Ctrl-C leaves nothing running."""
+"""`manage.py runlab` as a user runs it: everything starts, a dead worker is restarted, Ctrl-C leaves
+nothing running."""
+import os
 import re
+import signal
 import time
+import urllib.request
 
 from tests.dashboard.labprocess import alive, command_line, descendants, start_lab
+from tests.dashboard.pagecheck import lab_shell
+from tests.dashboard.workers import wait_until
 
 
 def test_it_starts_everything_prints_a_login_and_leaves_nothing_after_ctrl_c(tmp_path):
@@ -41,3 +47,51 @@ def test_it_does_not_create_a_second_account(tmp_path):
         assert "password" not in again.output() and "Log in with your account" in again.output()
     finally:
         again.stop()
+
+
+START_ONE_RUN = r"""
+from django.contrib.auth import get_user_model
+from dashboard import executor
+from trainer.kinds import KINDS
+from trainer.kinds.spec import ExperimentSpec
+
+spec = ExperimentSpec(epochs=12, seeds=1, subset=512, sb_batch=16, lb_batch=256)
+exp = executor.start(get_user_model().objects.get(username="admin"), "killed worker", KINDS["gap"], spec)
+exp.runs.get(role="LB").request_cancel()
+print("RUN", exp.runs.get(role="SB").pk)
+"""
+
+
+def _run_state(lab, run_id: int) -> str:
+    return lab_shell(lab, f"from dashboard.models import Run; r = Run.objects.get(pk={run_id}); "
+                          f"print('STATE', r.status, r.points.filter(name='train_loss').count())").split("STATE ")[-1]
+
+
+def _training_worker(lab) -> int:
+    return next(p for p in descendants(lab.process.pid)
+                if "celery" in command_line(p) and "--hostname lab-" in command_line(p)
+                and os.getpgid(p) == p)
+
+
+def test_it_restarts_a_killed_worker_keeps_the_web_up_leaves_no_orphan_and_the_run_finishes(tmp_path):
+    lab = start_lab(tmp_path)
+    try:
+        run_id = int(lab_shell(lab, START_ONE_RUN).split("RUN ")[-1])
+        wait_until(lambda: _run_state(lab, run_id).startswith("running") and int(_run_state(lab, run_id).split()[1]) >= 1,
+                   180, f"the run to be past its first epoch\n{lab.output()[-3000:]}", interval=1)
+        worker = _training_worker(lab)
+        group = [p for p in descendants(lab.process.pid) if os.getpgid(p) == worker]  # its pool child, ...
+        assert len(group) >= 2
+        os.kill(worker, signal.SIGKILL)
+        wait_until(lambda: "the worker process exited with code -9; restarting it" in lab.output(), 30,
+                   f"the launcher to restart the worker\n{lab.output()[-3000:]}")
+        with urllib.request.urlopen(lab.url + "/accounts/login/", timeout=5) as response:
+            assert response.status == 200  # the web server stayed up
+        wait_until(lambda: not any(alive(p) for p in group), 15, "the killed worker's group to be gone")
+        assert _training_worker(lab) != worker
+        # the new worker, under the same name, queues again the run its predecessor held, at once
+        wait_until(lambda: _run_state(lab, run_id).startswith("done"), 240,
+                   f"the run to finish\n{lab.output()[-3000:]}", interval=2)
+        assert _run_state(lab, run_id) == "done 12\n"
+    finally:
+        assert lab.stop() == 0
