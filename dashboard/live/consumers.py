@@ -4,6 +4,10 @@ Access to an experiment's stream is its page's: the owner (or a superuser), or a
 holding an active share token passed as ?token=. Anything else is closed with code 4403,
 and so is a stream opened with a token when that link is revoked. The list's stream is
 its user's own experiments (every experiment for a superuser), logged in only.
+
+A refused stream is accepted and then closed, so the browser sees the code (4403 not
+allowed, 4404 no such stream) and stops instead of reconnecting; a refusal before the
+handshake reaches it only as 1006.
 """
 from urllib.parse import parse_qs
 
@@ -13,7 +17,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from dashboard.live.publisher import STAFF_GROUP, group_name, owner_group
 from dashboard.models import Experiment
 
-FORBIDDEN = 4403
+FORBIDDEN, NOT_FOUND = 4403, 4404
 
 
 @database_sync_to_async
@@ -22,7 +26,20 @@ def _may_view(experiment_id: int, user, token: str | None) -> bool:
     return experiment is not None and experiment.can_view(user, token)
 
 
-class ForwardingConsumer(AsyncJsonWebsocketConsumer):
+class RefusingConsumer(AsyncJsonWebsocketConsumer):
+    async def refuse(self, code: int = FORBIDDEN) -> None:
+        await self.accept()
+        await self.close(code=code)
+
+
+class NoSuchStream(RefusingConsumer):
+    """Any path that is not a stream: 4404."""
+
+    async def connect(self):
+        await self.refuse(NOT_FOUND)
+
+
+class ForwardingConsumer(RefusingConsumer):
     """Joins `self.groups_joined` and forwards every group message to the page as it is."""
 
     groups_joined: list[str] = []
@@ -51,7 +68,7 @@ class ExperimentConsumer(ForwardingConsumer):
         token = (query.get("token") or [None])[0]
         user = self.scope.get("user")
         if not await _may_view(experiment_id, user, token):
-            await self.close(code=FORBIDDEN)
+            await self.refuse()
             return
         # viewing by the token alone: the stream ends when that link is revoked
         self.token = token if not await _may_view(experiment_id, user, None) else None
@@ -69,7 +86,7 @@ class ExperimentListConsumer(ForwardingConsumer):
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=FORBIDDEN)
+            await self.refuse()
             return
         await self.join(STAFF_GROUP if user.is_superuser else owner_group(user.pk))
 

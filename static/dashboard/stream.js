@@ -1,7 +1,8 @@
 // One WebSocket per page. The page's scripts subscribe to message types on it
 // (labStream.on("run.metrics", fn)) and to its (re)connections (labStream.onOpen(fn), called
 // with true on a reconnect, so that they re-read over HTTP what they missed). It reconnects
-// with a growing delay; a stream closed with code 4403 (not allowed) stays closed.
+// with a growing delay; a stream closed with code 4403 (not allowed) or 4404 (no such
+// stream) stays closed and says why.
 window.labStream = (function () {
   "use strict";
   const handlers = {};
@@ -46,7 +47,8 @@ window.labStream = (function () {
     };
     socket.onmessage = (event) => dispatch(JSON.parse(event.data));
     socket.onclose = (event) => {
-      if (event.code === 4403) { setState("stream refused"); return; }
+      if (event.code === 4403) { setState("stream refused: this page is no longer yours to view (log in again, or ask for a new share link)"); return; }
+      if (event.code === 4404) { setState("no such stream"); return; }
       setState("reconnecting…");
       setTimeout(connect, retryDelay);
       retryDelay = Math.min(retryDelay * 2, 10000);

@@ -97,22 +97,43 @@ def test_it_refuses_with_4403_anyone_who_may_not_view(experiment, bob, who):
     elif who == "missing experiment":
         path = f"/ws/experiments/{experiment.pk + 1000}/"
 
-    async def scenario():
-        communicator, connected, code = await _connect(path, headers)
-        return connected, code
-
-    connected, code = async_to_sync(scenario)()
-    assert not connected and code == 4403
+    assert async_to_sync(_refusal)(path, headers) == {"type": "websocket.close", "code": 4403}
 
 
-def test_it_rejects_a_foreign_origin(experiment, alice):
-    headers = _headers(alice, origin=b"http://evil.example")
+async def _refusal(path, headers):
+    """What the server sends after the handshake: a refusal is accepted, then closed with its code,
+    so the page knows not to reconnect."""
+    communicator, connected, _ = await _connect(path, headers)
+    assert connected
+    return await communicator.receive_output(timeout=5)
+
+
+@pytest.mark.parametrize("origin", [b"http://evil.example", b"http://testserver:9999", b"https://testserver:8443",
+                                    b"null", None])
+def test_it_refuses_a_foreign_origin_another_port_included(experiment, alice, origin):
+    headers = _headers(alice, origin=origin)
+    assert async_to_sync(_refusal)(f"/ws/experiments/{experiment.pk}/", headers) == {
+        "type": "websocket.close", "code": 4403}
+
+
+def test_it_accepts_the_pages_own_origin_with_its_port(experiment, alice):
+    headers = [(b"host", b"127.0.0.1:8123") if k == b"host" else (k, v)
+               for k, v in _headers(alice, origin=b"http://127.0.0.1:8123")]
 
     async def scenario():
         communicator, connected, _ = await _connect(f"/ws/experiments/{experiment.pk}/", headers)
-        return connected
+        return await _publish_and_receive(communicator, experiment.pk)
 
-    assert async_to_sync(scenario)() is False
+    sent, received = async_to_sync(scenario)()
+    assert received == sent
+
+
+@pytest.mark.parametrize("path", ["/ws/experiments/abc/", "/ws/nothing/", "/elsewhere", "/ws/experiments/9223372036854775808/"])
+def test_a_path_that_is_no_stream_is_closed_with_4404(experiment, alice, path):
+    code = async_to_sync(_refusal)(path, _headers(alice))["code"]
+    assert code in (4404, 4403)  # an id too large for the database is no experiment this user may see
+    if "abc" in path or "nothing" in path:
+        assert code == 4404
 
 
 def test_it_publishes_from_sync_code_without_raising_when_nobody_listens(experiment):
