@@ -16,6 +16,7 @@ from pathlib import Path
 
 from django.db import IntegrityError, transaction
 
+from dashboard import limits
 from dashboard.models import Analysis, Experiment, Run, Status
 from trainer.analysis.by_name import validate_params, whole_number
 from trainer.snapshots import snapshot_path
@@ -79,6 +80,7 @@ def request_analysis(experiment, kind: str, params: dict, run, run_b=None, *, ep
                      user=None) -> Analysis:
     """The existing row for (kind, params, weights), done or in progress, or a new one, queued on commit."""
     clean = validate_params(kind, params)
+    limits.check_analysis(clean)
     if run is None or run.experiment_id != experiment.pk:
         raise ValueError("run: choose a run of this experiment")
     if kind == "interpolation":

@@ -11,6 +11,8 @@ import typing
 from django import forms
 from django.conf import settings
 
+from dashboard import limits
+
 from trainer.catalog import DATASETS, NETS
 from trainer.config import TrainConfig
 from trainer.fields import ConfigError, hint_of, label_of
@@ -156,8 +158,10 @@ class ExperimentForm(forms.Form):
         if self.errors:
             return cleaned
         try:
-            kind = self.kind_chosen()
-            kind.validate(self.spec(), self.options(), settings.LBLAB_DATA_DIR)
+            kind, spec, options = self.kind_chosen(), self.spec(), self.options()
+            limits.check_fields(spec, options)
+            kind.validate(spec, options, settings.LBLAB_DATA_DIR)
+            limits.check_plan(kind, spec, options)
         except ConfigError as e:
             self.add_error(e.field if e.field in self.fields else None, e.message)
         return cleaned

@@ -7,6 +7,7 @@ imports the worker side.
 """
 from __future__ import annotations
 
+import re
 import secrets
 import shutil
 import uuid
@@ -73,7 +74,7 @@ class Experiment(models.Model):
     def can_view(self, user, token: str | None = None) -> bool:
         if user.is_authenticated and (user.pk == self.owner_id or user.is_superuser):
             return True
-        return bool(token) and self.share_links.active().filter(token=token).exists()
+        return is_token_shaped(token) and self.share_links.active().filter(token=token).exists()
 
     def remove(self) -> None:
         """Delete the experiment with its runs, points and analyses. Training runs are asked to
@@ -361,9 +362,17 @@ class Analysis(Dispatched):
     def is_finished(self) -> bool:
         return self.status in FINISHED
 
-    def to_dict(self, result: bool = True) -> dict:
-        d = {"id": self.pk, "experiment": self.experiment_id, "run": self.run_id, "run_b": self.run_b_id,
-             "epoch": self.epoch, "kind": self.kind, "params": self.params, "weights": self.weights,
+    def far_end_visible_to(self, user) -> bool:
+        """Whether `user` may see interpolation's far end: a run of another experiment is shown only to
+        those who may view that experiment itself (a share token opens its own experiment alone)."""
+        run_b = self.run_b
+        return run_b is None or run_b.experiment_id == self.experiment_id or run_b.experiment.can_view(user)
+
+    def to_dict(self, result: bool = True, far_end: bool = True) -> dict:
+        """far_end False: nothing of the far end's run (its id, its weights' hash) is in the dict."""
+        run_b, weights = (self.run_b_id, self.weights) if far_end else (None, self.weights.split("+")[0])
+        d = {"id": self.pk, "experiment": self.experiment_id, "run": self.run_id, "run_b": run_b,
+             "epoch": self.epoch, "kind": self.kind, "params": self.params, "weights": weights,
              "status": self.status, "progress": self.progress, "error": self.error,
              "created": self.created.isoformat(), "finished": self.finished and self.finished.isoformat()}
         if result:
@@ -373,6 +382,13 @@ class Analysis(Dispatched):
 
 def new_share_token() -> str:
     return secrets.token_urlsafe(32)
+
+
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what token_urlsafe makes; anything else opens nothing
+
+
+def is_token_shaped(token) -> bool:
+    return isinstance(token, str) and TOKEN_SHAPE.fullmatch(token) is not None
 
 
 class ShareLinkQuerySet(models.QuerySet):
@@ -406,7 +422,7 @@ class ShareLink(models.Model):
     @classmethod
     def experiment_for(cls, token: str | None) -> Experiment | None:
         """The experiment an active token opens, or None."""
-        if not token:
+        if not is_token_shaped(token):
             return None
         link = cls.objects.active().select_related("experiment").filter(token=token).first()
         return link.experiment if link else None

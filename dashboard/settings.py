@@ -45,6 +45,17 @@ LBLAB_CLAIM_TIMEOUT_S = env_float("LBLAB_CLAIM_TIMEOUT_S", 120.0, minimum=1.0)
 # Live metric flushes: at most one per this many seconds per run.
 LBLAB_FLUSH_INTERVAL_S = env_float("LBLAB_FLUSH_INTERVAL_S", 0.3, minimum=0.0)
 
+# What one experiment or analysis may ask for (dashboard/limits.py); LBLAB_MAX_EPOCHS and so on.
+LIMITS = {
+    "max_epochs": env_int("LBLAB_MAX_EPOCHS", 5000, 1),
+    "max_seeds": env_int("LBLAB_MAX_SEEDS", 20, 1),
+    "max_list": env_int("LBLAB_MAX_LIST", 32, 1),  # batch sizes of a sweep, remedies, ...
+    "max_runs": env_int("LBLAB_MAX_RUNS", 200, 1),  # per experiment, dependent runs included
+    "max_analyses": env_int("LBLAB_MAX_ANALYSES", 400, 1),  # queued by one experiment's plan
+    "max_analysis_samples": env_int("LBLAB_MAX_ANALYSIS_SAMPLES", 60000, 1),
+    "max_subspace_dim": env_int("LBLAB_MAX_SUBSPACE_DIM", 10000, 1),
+}
+
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",
@@ -61,6 +72,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.gzip.GZipMiddleware",
+    "dashboard.middleware.refuse_nul_characters",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

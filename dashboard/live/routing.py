@@ -1,10 +1,12 @@
 from django.urls import path, re_path
 
+import dashboard.ids  # noqa: F401  (the <id:...> converter)
+
 from dashboard.live.consumers import ExperimentConsumer, ExperimentListConsumer, NoSuchStream
 
 websocket_urlpatterns = [
     path("ws/experiments/", ExperimentListConsumer.as_asgi()),
-    path("ws/experiments/<int:experiment_id>/", ExperimentConsumer.as_asgi()),
+    path("ws/experiments/<id:experiment_id>/", ExperimentConsumer.as_asgi()),
     re_path(r"", NoSuchStream.as_asgi()),  # closed with 4404, not an error at the handshake
 ]
 

@@ -24,7 +24,7 @@ def analyses_context(experiment, request, token: str | None, runs=None) -> dict:
         for run in partner_runs(experiment, request.user):
             partners.setdefault(run.experiment, []).append(run)
     return {
-        "experiment": experiment, "can_edit": can_edit, "query": query, "analyses": analyses,
+        "request": request, "experiment": experiment, "can_edit": can_edit, "query": query, "analyses": analyses,
         "finished_runs": finished_runs, "partners": partners,
         "defaults": {kind: defaults(kind) for kind in ANALYSIS_KINDS},
         "csrf_token": get_token(request) if can_edit else "",
@@ -38,13 +38,19 @@ def analyses_section(context):
                             context.get("runs"))
 
 
-@register.filter
-def run_label(run, experiment) -> str:
-    """"LB seed 0", or "LB seed 0 of <experiment> (#id)" for a run of another experiment (interpolation's far end)."""
+@register.simple_tag(takes_context=True)
+def far_end(context, analysis) -> str:
+    """Interpolation's far end: "LB seed 0"; for a run of another experiment "LB seed 0 of <experiment>
+    (#id)", but only to someone who may view that experiment (not to a share token's holder)."""
+    run, experiment = analysis.run_b, analysis.experiment
     if run is None:
         return "a deleted run"
     label = f"{run.role} seed {run.seed}"
-    return label if run.experiment_id == experiment.pk else f"{label} of {run.experiment.name} (#{run.experiment_id})"
+    if run.experiment_id == experiment.pk:
+        return label
+    if not analysis.far_end_visible_to(context["request"].user):
+        return "a run of another experiment"
+    return f"{label} of {run.experiment.name} (#{run.experiment_id})"
 
 
 @register.filter

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 from dashboard.analyses import request_analysis
 from dashboard.figures.analyses import analysis_figure, series_rows
 from dashboard.live.routing import stream_path
+from dashboard.ids import parse_id
 from dashboard.models import Analysis, Experiment, Run
 from dashboard.views.access import editable_experiment
 from trainer.analysis.by_name import ANALYSIS_KINDS, SCHEMAS
@@ -36,7 +37,7 @@ def analysis_request(request, pk):
     try:
         if kind not in ANALYSIS_KINDS:
             raise ValueError(f"kind must be one of {', '.join(ANALYSIS_KINDS)}; got {kind!r}")
-        run = experiment.runs.filter(pk=_int_or_none(request.POST.get("run"))).first()
+        run = experiment.runs.filter(pk=parse_id(request.POST.get("run"))).first()
         run_b = _far_end(request, request.POST.get("run_b")) if kind == "interpolation" else None
         analysis = request_analysis(experiment, kind, _form_params(kind, request.POST), run, run_b,
                                     epoch=request.POST.get("epoch") or None, user=request.user)
@@ -53,15 +54,10 @@ def analysis_request(request, pk):
 
 def _far_end(request, value) -> Run | None:
     """Interpolation's second run: any run of an experiment this user may see."""
-    return (Run.objects.filter(pk=_int_or_none(value), experiment__in=Experiment.objects.visible_to(request.user))
+    return (Run.objects.filter(pk=parse_id(value), experiment__in=Experiment.objects.visible_to(request.user))
             .select_related("experiment").first())
 
 
-def _int_or_none(value):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _viewable(request, pk) -> tuple[Analysis, bool, str]:
@@ -88,12 +84,12 @@ def analysis_detail(request, pk):
 
 def analysis_status(request, pk):
     analysis, _, _ = _viewable(request, pk)
-    return JsonResponse(analysis.to_dict(result=False))
+    return JsonResponse(analysis.to_dict(result=False, far_end=analysis.far_end_visible_to(request.user)))
 
 
 def analysis_export_json(request, pk):
     analysis, _, _ = _viewable(request, pk)
-    response = JsonResponse(analysis.to_dict())
+    response = JsonResponse(analysis.to_dict(far_end=analysis.far_end_visible_to(request.user)))
     response["Content-Disposition"] = f'attachment; filename="analysis-{analysis.pk}-{analysis.kind}.json"'
     return response
 

@@ -1,6 +1,7 @@
 """The JSON API (documented in the README). Reads take ?token= like the pages."""
 from django.http import JsonResponse
 
+from dashboard.ids import parse_id
 from dashboard.models import Experiment, MetricPoint
 from dashboard.views.access import viewable_experiment, viewable_run
 
@@ -35,10 +36,11 @@ def run(request, pk):
 def run_metrics(request, pk):
     """Points of one run, full resolution: all, or those after a live sequence number (?after_seq=)."""
     run = viewable_run(request, pk)
-    try:
-        after_seq = int(request.GET.get("after_seq", -1))
-    except ValueError:
-        return JsonResponse({"error": "after_seq must be an integer"}, status=400)
+    after_seq = -1 if "after_seq" not in request.GET else parse_id(request.GET["after_seq"])
+    if after_seq is None and request.GET["after_seq"].strip() == "-1":
+        after_seq = -1
+    if after_seq is None:
+        return JsonResponse({"error": "after_seq must be a sequence number (a whole number from -1)"}, status=400)
     last_seq = run.last_seq  # read before the points, so the client never skips a point
     points = MetricPoint.objects.filter(run=run, seq__gt=after_seq)
     names = request.GET.getlist("name")

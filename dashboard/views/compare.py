@@ -3,6 +3,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import render
 
+from dashboard.ids import parse_id
 from dashboard.models import Run
 from dashboard.figures.runs import compare_figure
 
@@ -11,10 +12,9 @@ MAX_RUNS = 20
 
 def _run_ids(request) -> list[int]:
     raw = ",".join(request.GET.getlist("runs"))
-    try:
-        ids = [int(part) for part in raw.split(",") if part.strip()]
-    except ValueError:
-        raise Http404("runs must be run ids separated by commas") from None
+    ids = [parse_id(part) for part in raw.split(",") if part.strip()]
+    if None in ids:
+        raise Http404("runs must be run ids separated by commas")
     return list(dict.fromkeys(ids))[:MAX_RUNS]
 
 

@@ -4,6 +4,7 @@ import csv
 import io
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from dashboard import executor
@@ -179,6 +180,19 @@ def test_it_interpolates_towards_a_run_of_another_of_the_users_experiments(clien
     loss, acc = evaluate(model, data.x_test, data.y_test, bn_mode="batch", batch_size=config.eval_batch_size)
     assert analysis.result["test_loss"][2] == pytest.approx(loss, rel=1e-5)
     assert analysis.result["test_acc"][2] == pytest.approx(acc)
+
+    # a share link of this experiment reveals nothing of the other one: not its name, not its run's id
+    token = ShareLink.objects.create(experiment=finished).token
+    stranger = Client()
+    for url in (reverse("analysis-detail", args=[analysis.pk]), reverse("experiment-detail", args=[finished.pk]),
+                reverse("experiment-sections", args=[finished.pk])):
+        response = stranger.get(url, {"token": token})
+        shown = response.content.decode() if "html" in response["Content-Type"] else str(response.json())
+        assert "faster lr" not in shown and "→ a run of another experiment" in shown, url
+    for name in ("analysis-export-json", "analysis-status"):
+        exported = stranger.get(reverse(name, args=[analysis.pk]), {"token": token}).json()
+        assert exported["run_b"] is None and "+" not in exported["weights"], name
+    assert client.get(reverse("analysis-export-json", args=[analysis.pk])).json()["run_b"] == far.pk  # the owner's
 
     other.remove()  # the far end's experiment goes; the stored result stays
     analysis.refresh_from_db()

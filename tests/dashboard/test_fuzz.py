@@ -96,6 +96,7 @@ def test_requesting_an_analysis_never_answers_a_server_error(world, fields, kind
     _no_server_error(world["owner"].post(path, data), f"POST {path} {data}")
 
 
+@pytest.mark.django_db(transaction=True)  # the consumer reads the database from another thread
 @fuzzed
 @given(segment=st.one_of(NASTY, st.text(alphabet="abc0123456789-_.%", max_size=25)),
        token=st.one_of(st.none(), NASTY))

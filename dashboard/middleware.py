@@ -1,0 +1,18 @@
+"""Requests no view should see: a NUL character in the path, the query or a form field answers
+400 with a sentence (PostgreSQL refuses NUL in text, so a token with one was a server error)."""
+from django.http import HttpResponseBadRequest
+
+
+def refuse_nul_characters(get_response):
+    def middleware(request):
+        fields = [("the address", request.path)]
+        fields += [(f"the query parameter {k!r}", v) for k, values in request.GET.lists() for v in [k, *values]]
+        if request.method == "POST" and request.content_type != "multipart/form-data":
+            fields += [(f"the field {k!r}", v) for k, values in request.POST.lists() for v in [k, *values]]
+        for where, value in fields:
+            if "\x00" in value:
+                return HttpResponseBadRequest(f"{where} contains a NUL character; remove it and try again.",
+                                              content_type="text/plain")
+        return get_response(request)
+
+    return middleware
