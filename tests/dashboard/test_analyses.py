@@ -169,3 +169,14 @@ def test_it_keeps_the_error_of_a_failed_analysis(finished, lab_settings):
     # a sentence with the file and the fix; the traceback stays in the worker's log
     assert "Traceback" not in analysis.error and "is not a readable checkpoint" in analysis.error
     assert sb.checkpoint_path in analysis.error and "train the run again" in analysis.error
+
+
+def test_it_bounds_the_sizes_an_analysis_may_ask_for(finished, settings):
+    sb, _ = _runs(finished)
+    with pytest.raises(ValueError, match=r"n_samples = 1000000, more than this lab allows \(60000; setting "
+                                         r"LBLAB_MAX_ANALYSIS_SAMPLES\)"):
+        request_analysis(finished, "hessian", {"n_samples": 10 ** 6}, sb)
+    settings.LIMITS = {**settings.LIMITS, "max_subspace_dim": 50}
+    with pytest.raises(ValueError, match="subspace_dim = 100, more than"):
+        request_analysis(finished, "sharpness", {"subspace_dim": 100}, sb)
+    assert not Analysis.objects.exists()

@@ -78,3 +78,37 @@ def test_it_applies_remedies_to_the_lb_runs_only():
     configs = {role: form.spec().train_config(role, 0) for role in ("SB", "LB")}
     assert configs["LB"].sam_rho == 0.05 and configs["LB"].ghost_batch_size == 32
     assert configs["SB"].sam_rho == 0.0 and configs["SB"].ghost_batch_size is None
+
+
+def _preset_data(preset, **changes):
+    data = {k: (", ".join(v) if isinstance(v, list) else v)
+            for k, v in ExperimentForm.initial_for(preset).items() if v is not None}
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize("preset, changes, field, words", [
+    ("remedies", {"optimizer": "sgd"}, "remedies", "conservative cannot run with these settings"),
+    ("gap", {"epochs": str(10 ** 20)}, "epochs", "epochs = 100000000000000000000, more than this lab allows (5000; setting LBLAB_MAX_EPOCHS)"),
+    ("gap", {"epochs": "1" + "0" * 400}, "epochs", "epochs = a 401-digit number, more than"),
+    ("sweep", {"batch_sizes": " ".join(str(16 + i) for i in range(1000))}, "batch_sizes", "1000 values, more than this lab allows (32; setting LBLAB_MAX_LIST)"),
+    ("sweep", {"batch_sizes": " ".join(str(16 * (i + 1)) for i in range(25)), "seeds": "20"}, "batch_sizes",
+     "these settings make 500 runs, more than this lab allows (200; setting LBLAB_MAX_RUNS)"),
+    ("sweep", {"batch_sizes": "1e400"}, "batch_sizes", "finite number"),
+    ("sweep", {"batch_sizes": "16 32 inf"}, "batch_sizes", "finite number"),
+])
+def test_it_bounds_what_an_experiment_may_ask_and_says_so_on_the_field(preset, changes, field, words):
+    form = ExperimentForm(_preset_data(preset, **changes))
+    assert not form.is_valid()
+    assert list(form.errors) == [field], form.errors
+    assert words in " ".join(form.errors[field])
+
+
+def test_its_bounds_are_settings(settings):
+    settings.LIMITS = {**settings.LIMITS, "max_runs": 5}
+    form = ExperimentForm(_preset_data("gap"))  # 3 seeds x SB and LB
+    assert not form.is_valid() and "make 6 runs, more than this lab allows (5;" in " ".join(form.errors["seeds"])
+    settings.LIMITS = {**settings.LIMITS, "max_seeds": 2}
+    form = ExperimentForm(_preset_data("gap"))
+    assert not form.is_valid() and "seeds = 3, more than this lab allows (2; setting LBLAB_MAX_SEEDS)" in " ".join(
+        form.errors["seeds"])

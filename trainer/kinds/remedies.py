@@ -7,7 +7,7 @@ from typing import Any
 
 from trainer.catalog import DATASETS
 from trainer.config import TrainConfig
-from trainer.fields import Checked, setting
+from trainer.fields import Checked, ConfigError, setting
 from trainer.kinds.base import Kind, PlannedRun, Unlocked, analysis
 from trainer.kinds.gap import final
 from trainer.kinds.sharpness import full_space
@@ -49,9 +49,13 @@ def variants(spec: ExperimentSpec, names: tuple[str, ...]) -> list[tuple[str, Tr
             changes.setdefault("lr_base_batch", int(sb_batch))
         if "regime_batch_size" in changes:
             changes["regime_batch_size"] = int(sb_batch)
-        if changes.get("augment"):
-            out.append((f"SB + {name}", base.replace(batch_size=sb_batch, **changes)))
-        out.append((f"LB + {name}", base.replace(batch_size=lb_batch, **changes)))
+        try:
+            if changes.get("augment"):
+                out.append((f"SB + {name}", base.replace(batch_size=sb_batch, **changes)))
+            out.append((f"LB + {name}", base.replace(batch_size=lb_batch, **changes)))
+        except ConfigError as e:  # on the setting that chose the remedy, which the user can change
+            raise ConfigError("remedies", f"{name} cannot run with these settings ({e.message}); "
+                                          f"change them or leave {name} out") from e
     return out
 
 
@@ -78,6 +82,10 @@ class Remedies(Kind):
                    "minima sharp and do not close the gap; later work (SAM, ghost BN, lr scaling, longer "
                    "regimes) is tried here the same way.")
     Options = RemediesOptions
+
+    def validate(self, spec, options, data_dir=None):
+        super().validate(spec, options, data_dir)
+        variants(spec, options.remedies)
 
     def runs(self, spec, options):
         return [PlannedRun(name, seed, config.replace(seed=seed), {"variant": name})
