@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from dashboard.analyses import request_analysis
 from dashboard.live.publisher import publish_runs_added
@@ -24,19 +24,32 @@ from trainer.snapshots import snapshot_path
 log = logging.getLogger(__name__)
 
 
-def start(owner, name: str, kind: Kind, spec: ExperimentSpec, options=None, preset: str = "custom") -> Experiment:
-    """Create the experiment and the runs its kind starts with; queue them once the rows are committed."""
-    with transaction.atomic():
-        experiment = create(owner, name, kind, spec, options, preset)
-        for run in create_runs(experiment):
-            run.enqueue()
+def start(owner, name: str, kind: Kind, spec: ExperimentSpec, options=None, preset: str = "custom",
+          submission: str = "") -> Experiment:
+    """Create the experiment and the runs its kind starts with; queue them once the rows are committed.
+    A submission key already used by this owner returns that experiment instead (sent twice, made once)."""
+    if submission:
+        earlier = Experiment.objects.filter(owner=owner, submission=submission).first()
+        if earlier is not None:
+            return earlier
+    try:
+        with transaction.atomic():
+            experiment = create(owner, name, kind, spec, options, preset, submission)
+            for run in create_runs(experiment):
+                run.enqueue()
+    except IntegrityError:  # the same submission, committed by a parallel request meanwhile
+        earlier = Experiment.objects.filter(owner=owner, submission=submission).first() if submission else None
+        if earlier is None:
+            raise
+        return earlier
     return experiment
 
 
-def create(owner, name: str, kind: Kind, spec: ExperimentSpec, options=None, preset: str = "custom") -> Experiment:
+def create(owner, name: str, kind: Kind, spec: ExperimentSpec, options=None, preset: str = "custom",
+           submission: str = "") -> Experiment:
     options = options if options is not None else kind.Options()
     return Experiment.objects.create(owner=owner, name=name, preset=preset, config=spec.to_dict(), kind=kind.name,
-                                     design=kind.options_dict(options))
+                                     design=kind.options_dict(options), submission=submission)
 
 
 def create_runs(experiment: Experiment) -> list[Run]:

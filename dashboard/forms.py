@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+import uuid
 
 from django import forms
 from django.conf import settings
@@ -87,6 +88,8 @@ def _whole(value):
 
 class ExperimentForm(forms.Form):
     name = forms.CharField(max_length=200)
+    # one per rendered form: the same form sent twice (a double click, a retry) makes one experiment
+    submission = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
     preset = forms.ChoiceField()
     kind = forms.ChoiceField(required=False, label="Experiment kind",
                              choices=[(k.name, f"{k.title[0].upper()}{k.title[1:]} ({k.source})")
@@ -115,7 +118,7 @@ class ExperimentForm(forms.Form):
             field.label = f"LB remedy: {_inline(field.label)}"
             self.fields[f"lb_{name}"] = field
         if not self.is_bound:
-            self.initial = {**self.initial_for(DEFAULT_PRESET), **self.initial}
+            self.initial = {**self.initial_for(DEFAULT_PRESET), "submission": uuid.uuid4().hex, **self.initial}
 
     @staticmethod
     def initial_for(preset_key: str) -> dict:

@@ -46,6 +46,8 @@ class Experiment(models.Model):
     kind = models.CharField(max_length=20, default="gap")  # a name in trainer.kinds.KINDS
     design = models.JSONField(default=dict, blank=True)  # the kind's Options, as JSON
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    # the form's submission key (or an Idempotency-Key header): one experiment per key and owner
+    submission = models.CharField(max_length=64, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -53,6 +55,8 @@ class Experiment(models.Model):
 
     class Meta:
         ordering = ["-created"]
+        constraints = [models.UniqueConstraint(fields=["owner", "submission"], condition=~Q(submission=""),
+                                               name="one_experiment_per_submission")]
 
     def __str__(self):
         return self.name

@@ -38,8 +38,13 @@ def experiment_list(request):
 def experiment_new(request):
     form = ExperimentForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        submission = form.cleaned_data["submission"] or request.headers.get("Idempotency-Key", "")[:64]
+        earlier = Experiment.objects.filter(owner=request.user, submission=submission).first() if submission else None
+        if earlier is not None:
+            messages.info(request, "This form was sent before; here is the experiment it started.")
+            return redirect("experiment-detail", pk=earlier.pk)
         experiment = executor.start(request.user, form.cleaned_data["name"], form.kind_chosen(), form.spec(),
-                                    form.options(), form.preset_key())
+                                    form.options(), form.preset_key(), submission)
         messages.success(request, f"Queued {experiment.runs.count()} runs.")
         return redirect("experiment-detail", pk=experiment.pk)
     presets = {key: ExperimentForm.initial_for(key) for key in PRESETS}
