@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pathlib
 import secrets
+from datetime import timedelta
 
 import dj_database_url
 
@@ -65,6 +66,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
     "dashboard",
 ]
 
@@ -79,7 +81,20 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into its 429 answer
 ]
+
+# Login throttling (django-axes): after LBLAB_LOGIN_FAILURES wrong passwords for one username
+# from one address, that pair is locked out for LBLAB_LOGIN_COOLOFF_MIN minutes (429).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_ENABLED = env_bool("LBLAB_LOGIN_THROTTLE", True)
+AXES_FAILURE_LIMIT = env_int("LBLAB_LOGIN_FAILURES", 10, 1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("LBLAB_LOGIN_COOLOFF_MIN", 15.0, minimum=0.1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+AXES_COOLOFF_MESSAGE = "Too many failed logins for this account from your address; try again in a few minutes."
+AXES_IPWARE_PROXY_COUNT = env_int("LBLAB_PROXY_COUNT", 0, 0)  # reverse proxies in front that set X-Forwarded-For
 
 ROOT_URLCONF = "dashboard.urls"
 ASGI_APPLICATION = "dashboard.asgi.application"
@@ -201,5 +216,17 @@ if not DEBUG:
     SESSION_COOKIE_HTTPONLY = True
     X_FRAME_OPTIONS = "DENY"
     SECURE_CONTENT_TYPE_NOSNIFF = True
-    SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
-    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# LBLAB_HTTPS: the lab is served over HTTPS (a production host). Off, the embedded default works
+# over plain http on 127.0.0.1; on, `manage.py check --deploy` has nothing to say.
+LBLAB_HTTPS = env_bool("LBLAB_HTTPS", env_bool("SECURE_COOKIES", False))
+if LBLAB_HTTPS:
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = env_int("LBLAB_HSTS_SECONDS", 365 * 24 * 3600, 1)
+    # strict by default; turning either off is a choice for the domain, so its check is silenced
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("LBLAB_HSTS_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("LBLAB_HSTS_PRELOAD", True)
+    SILENCED_SYSTEM_CHECKS = ([] if SECURE_HSTS_INCLUDE_SUBDOMAINS else ["security.W005"]) + (
+        [] if SECURE_HSTS_PRELOAD else ["security.W021"])
+    if AXES_IPWARE_PROXY_COUNT:  # TLS ends at the proxy, which says so in X-Forwarded-Proto
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

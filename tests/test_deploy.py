@@ -24,9 +24,13 @@ def compose():
 
 
 def test_it_has_web_worker_redis_and_postgres(compose):
-    assert set(compose["services"]) == {"web", "worker", "beat", "redis", "postgres"}
-    assert "celery -A dashboard beat" in compose["services"]["beat"]["command"]
-    for name in ("web", "worker", "beat"):
+    assert set(compose["services"]) == {"web", "worker", "control", "redis", "postgres"}
+    control = compose["services"]["control"]["command"]
+    control = " ".join(control) if isinstance(control, list) else control
+    assert "celery -A dashboard worker" in control and "-Q control" in control and "--beat" in control
+    for name in ("web", "worker", "control"):
+        assert compose["services"][name]["restart"] == "unless-stopped"
+    for name in ("web", "worker", "control"):
         env = compose["services"][name]["environment"]
         assert env["DATABASE_URL"].startswith("postgres://") and "@postgres:5432/" in env["DATABASE_URL"]
         assert env["REDIS_URL"] == "redis://redis:6379/0"
@@ -46,3 +50,26 @@ def test_the_web_service_serves_the_asgi_app_after_migrating():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "pip install --no-cache-dir -r requirements.txt" in dockerfile
     assert "migrate" in dockerfile and "dashboard.asgi:application" in dockerfile
+
+
+def _check_deploy(**env) -> subprocess.CompletedProcess:
+    import os
+    import sys
+
+    base = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "LBLAB_HTTPS", "SECURE_COOKIES")}
+    return subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT, env={**base, **env})
+
+
+def test_production_settings_from_the_environment_pass_the_deploy_check():
+    import secrets
+
+    done = _check_deploy(DEBUG="false", SECRET_KEY=secrets.token_urlsafe(50), LBLAB_HTTPS="true",
+                         ALLOWED_HOSTS="lab.example.org")
+    assert done.returncode == 0 and "no issues" in done.stdout, done.stdout + done.stderr
+
+
+def test_the_embedded_default_stays_on_plain_http():
+    done = _check_deploy(DEBUG="false")
+    # what a production host must set is named; the local lab keeps working over http on 127.0.0.1
+    assert "security.W008" in done.stderr and "security.W012" in done.stderr
