@@ -10,6 +10,9 @@ import secrets
 from datetime import timedelta
 
 import dj_database_url
+import redis.exceptions
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from dashboard.celery import ANALYSIS_TASK, RECOVER_TASK, TRAIN_TASK
 from dashboard.env import env_bool, env_float, env_int, env_list, env_str
@@ -164,11 +167,16 @@ REDIS_URL = env_str("REDIS_URL") or env_str("LBLAB_EMBEDDED_REDIS_URL") or "redi
 
 # channels_redis waits up to 5 s for a consumer's next message; redis-py's default socket
 # timeout is also 5 s, which dropped every idle stream. A read may take three times the wait.
+# After a Redis restart the pooled connections are dead: the async client retries nothing by
+# default, so a command on one failed (the next streams' handshakes, every open stream). Each
+# command is retried on a fresh connection, with a short backoff, for about 3 s.
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15.0}], "prefix": f"{QUEUE_PREFIX}lblab",
-                   "capacity": 1000},
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15.0, "health_check_interval": 30,
+                              "retry_on_error": [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
+                              "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), 6)}],
+                   "prefix": f"{QUEUE_PREFIX}lblab", "capacity": 1000},
     },
 }
 
@@ -210,6 +218,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"axes": {"level": "WARNING"}},  # lockouts only, not every login
 }
 
 if not DEBUG:

@@ -7,6 +7,7 @@ import time
 import pytest
 from asgiref.sync import async_to_sync
 from celery.contrib.testing.worker import start_worker
+from channels.testing import WebsocketCommunicator
 from django.test import override_settings
 
 from dashboard import executor
@@ -80,3 +81,82 @@ def test_an_analysis_whose_worker_was_killed_mid_computation_is_computed_again(a
     done = Analysis.objects.get(pk=analysis.pk)
     assert done.status == Status.DONE, done.error
     assert done.task_id != killed.task_id and done.result
+
+
+def _layer(redis_url: str, prefix: str) -> dict:
+    from django.conf import settings
+
+    host = dict(settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0], address=redis_url)
+    return {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                        "CONFIG": {"hosts": [host], "prefix": f"{prefix}lblab"}}}
+
+
+async def _first_metrics(path, headers, timeout: float):
+    """Open a stream as a page does and wait for a run.metrics message; None if none came in time."""
+    from dashboard.asgi import application
+
+    communicator = WebsocketCommunicator(application, path, headers=headers)
+    try:
+        connected, _ = await communicator.connect(timeout=timeout)
+        if not connected:
+            return None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            message = await communicator.receive_json_from(timeout=max(0.01, deadline - time.monotonic()))
+            if message.get("type") == "run.metrics":
+                return message
+    except (asyncio.TimeoutError, AssertionError, OSError):
+        return None
+    finally:
+        try:
+            await communicator.disconnect(timeout=1)
+        except Exception:
+            pass
+    return None
+
+
+def test_a_run_and_its_live_stream_come_through_a_redis_restart(alice, lab_settings, tmp_path):
+    from channels.layers import channel_layers
+
+    from tests.dashboard.test_consumers import _headers
+
+    server = embedded_redis.start(tmp_path / "redis", persistent=True)
+    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+    own = dict(lab_settings, redis_url=server.url)
+    spec = ExperimentSpec(epochs=40, seeds=1, subset=512, sb_batch=16, lb_batch=256)
+    run = _one_run(alice, spec)
+    path, headers = f"/ws/experiments/{run.experiment_id}/", _headers(alice)
+    log = tmp_path / "workers.log"
+    try:
+        with override_settings(CHANNEL_LAYERS=_layer(server.url, lab_settings["queue_prefix"])), \
+                worker_process(own, log):
+            channel_layers.backends = {}
+            Run.objects.filter(pk=run.pk).update(task_id="through-a-restart")
+            with celery_app.connection_for_write(server.url) as connection:
+                celery_app.send_task(TRAIN_TASK, args=[run.pk], task_id="through-a-restart",
+                                     queue=lab_settings["train_queue"], connection=connection)
+
+            async def through_a_restart():
+                """In one event loop, as in the web server: the layer's pooled connections die with
+                Redis, and the next page's stream must not fail on them."""
+                nonlocal server
+                assert await _first_metrics(path, headers, 120), log.read_text()[-3000:]
+                await asyncio.to_thread(server.stop)
+                await asyncio.sleep(1.0)  # the broker is down for a second
+                server = await asyncio.to_thread(embedded_redis.start, tmp_path / "redis", True, 15.0, port)
+                restarted = time.monotonic()
+                while await _first_metrics(path, headers, 1.0) is None:
+                    assert time.monotonic() - restarted < 30, "the stream did not come back"
+                return time.monotonic() - restarted
+
+            recovery_s = async_to_sync(through_a_restart)()
+            wait_until(lambda: Run.objects.get(pk=run.pk).is_finished, 240,
+                       f"the run to finish\n{log.read_text()[-3000:]}")
+    finally:
+        channel_layers.backends = {}
+        server.stop()
+    finished = Run.objects.get(pk=run.pk)
+    assert finished.status == Status.DONE, finished.error
+    assert _steps(run) == list(range(1, spec.epochs * (spec.subset // spec.sb_batch) + 1))  # no step lost
+    assert recovery_s < 5, f"a page's stream came back {recovery_s:.1f} s after the restart"
+    print(f"stream back {recovery_s:.2f} s after the Redis restart")
