@@ -139,3 +139,38 @@ def test_it_compares_with_the_paper_only_for_its_own_setting():
                         (ExperimentSpec(dataset="mnist", net="F1", sb_batch=256, lb_batch=0.1, subset=1000), "subset")):
         comparison = compare(spec)
         assert comparison.net is None and words in comparison.reason
+
+
+def test_the_gap_summary_reads_runs_that_lack_a_metric():
+    """Finished runs whose final metrics hold test accuracy only (older or imported runs)."""
+    records = Records([RunRecord(1, "SB", 0, SPEC.train_config("SB", 0).to_dict(), final={"test_acc": 0.75}),
+                       RunRecord(2, "LB", 0, SPEC.train_config("LB", 0).to_dict(), final={"test_acc": 0.70})])
+    kind = KINDS["gap"]
+    assert kind.summary(SPEC, kind.Options(), records) == ["Gap: LB tests 5.00 points below SB (70.00% vs 75.00%)."]
+
+
+METRICS = ("train_acc", "test_acc", "train_loss", "test_loss", "dist_init", "batch_size")
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_every_kind_builds_its_tables_and_summary_from_runs_missing_any_metric(name):
+    """Whatever a finished run lacks (a metric, its history, its analyses), the result page is built."""
+    from hypothesis import given, settings, strategies as st
+
+    kind = KINDS[name]
+    options = kind.Options()
+    planned, _ = simulate(kind, SPEC, options)
+
+    @settings(max_examples=25, deadline=None)
+    @given(st.lists(st.tuples(st.sets(st.sampled_from(METRICS)), st.booleans(), st.sampled_from(["done", "failed"])),
+                    min_size=len(planned), max_size=len(planned)))
+    def check(runs):
+        records = Records([
+            RunRecord(i, p.role, p.seed, p.config.to_dict(), p.tags, status, {m: 0.5 for m in metrics},
+                      {"test_acc": {1: 0.5}} if history else {})
+            for i, (p, (metrics, history, status)) in enumerate(zip(planned, runs), 1)])
+        for table in kind.tables(SPEC, options, records):
+            table.text(), table.to_dict(), table.csv_rows()
+        kind.summary(SPEC, options, records)
+
+    check()

@@ -72,9 +72,10 @@ def gap_summary(table: Table) -> list[str]:
     if not (sb and lb and sb["test_acc"] and lb["test_acc"]):
         return []
     gap = sb["test_acc"].mean - lb["test_acc"].mean
+    trained = (f", at {lb['train_acc'].mean:.2f}% vs {sb['train_acc'].mean:.2f}% training accuracy"
+               if sb["train_acc"] and lb["train_acc"] else "")  # runs may lack a metric (older or imported)
     lines = [f"Gap: LB tests {abs(gap):.2f} points {'below' if gap >= 0 else 'above'} SB "
-             f"({lb['test_acc'].mean:.2f}% vs {sb['test_acc'].mean:.2f}%), at "
-             f"{lb['train_acc'].mean:.2f}% vs {sb['train_acc'].mean:.2f}% training accuracy."]
+             f"({lb['test_acc'].mean:.2f}% vs {sb['test_acc'].mean:.2f}%){trained}."]
     if sb["dist_init"] and lb["dist_init"] and lb["dist_init"].mean > 0:
         lines.append(f"SB ends {sb['dist_init'].mean / lb['dist_init'].mean:.2f} times as far from its initial "
                      f"weights as LB (|w - w0|; the paper: 3 to 10).")

@@ -1,0 +1,174 @@
+"""The web server's memory over rounds of mixed load: does Daphne's RSS keep growing?
+
+    .venv/bin/python bench/bench_memory.py [--rounds 5] [--seconds 60] [--ws 50] [--http 20]
+
+Each round opens `--ws` WebSocket clients on one experiment's stream (a share token) while a
+separate process publishes flush-sized messages at 20 per second, and `--http` threads
+request the shared page, its sections and a run's metrics in a loop; then every client
+closes. After each round (and a 2 s pause) it prints the Daphne process's RSS, the requests
+served, the server errors and the messages received. Redis and the database as in
+bench_live.py (REDIS_URL or the embedded server; a fresh SQLite file or DATABASE_URL).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def setup_main() -> None:
+    """An experiment with two finished runs of 2,000 loss points each, and a share link; as JSON."""
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from dashboard import executor
+    from dashboard.models import Experiment, MetricPoint, ShareLink, Status
+    from trainer.kinds import KINDS
+    from trainer.kinds.spec import ExperimentSpec
+
+    call_command("migrate", verbosity=0)
+    user, _ = get_user_model().objects.get_or_create(username="bench-memory")
+    Experiment.objects.filter(owner=user).delete()
+    exp = executor.create(user, "bench-memory", KINDS["gap"], ExperimentSpec(epochs=20, seeds=1))
+    runs = executor.create_runs(exp)
+    for run in runs:
+        MetricPoint.objects.bulk_create([MetricPoint(run=run, name="loss", step=s, value=1.0 / s, seq=1)
+                                         for s in range(1, 2001)])
+        run.claim("bench")
+        run.finish(Status.DONE, final_metrics={"test_acc": 0.7})
+    print(json.dumps({"experiment": exp.pk, "run": runs[0].pk,
+                      "token": ShareLink.objects.create(experiment=exp).token}))
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def http_load(urls: list[str], stop: threading.Event, counts: dict, lock: threading.Lock) -> None:
+    i = 0
+    while not stop.is_set():
+        url = urls[i % len(urls)]
+        i += 1
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                response.read()
+            key = "ok"
+        except urllib.error.HTTPError as e:
+            key = "5xx" if e.code >= 500 else "4xx"
+        except OSError:
+            key = "failed"
+        with lock:
+            counts[key] = counts.get(key, 0) + 1
+
+
+async def ws_round(url: str, origin: str, clients: int, seconds: float, publisher_cmd: list[str], env: dict) -> int:
+    from autobahn.asyncio.websocket import WebSocketClientFactory, WebSocketClientProtocol
+
+    received = [0]
+
+    class Client(WebSocketClientProtocol):
+        def onMessage(self, payload, is_binary):
+            received[0] += 1
+
+    loop = asyncio.get_running_loop()
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    transports = []
+    for _ in range(clients):
+        factory = WebSocketClientFactory(url, origin=origin)
+        factory.protocol = Client
+        transport, _ = await loop.create_connection(factory, host, int(port))
+        transports.append(transport)
+    publisher = await asyncio.create_subprocess_exec(*publisher_cmd, env=env, cwd=ROOT)
+    await asyncio.sleep(seconds)
+    publisher.terminate()
+    await publisher.wait()
+    for transport in transports:
+        transport.close()
+    return received[0]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--ws", type=int, default=50)
+    p.add_argument("--http", type=int, default=20)
+    p.add_argument("--setup", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+    if args.setup:
+        return setup_main()
+
+    os.environ.setdefault("LBLAB_VAR_DIR", tempfile.mkdtemp(prefix="bench-memory-"))
+    redis_server = None
+    if not os.environ.get("REDIS_URL"):
+        from dashboard.launch import embedded_redis
+
+        redis_server = embedded_redis.start(Path(os.environ["LBLAB_VAR_DIR"]) / "redis", persistent=False)
+        os.environ["REDIS_URL"] = redis_server.url
+    os.environ.setdefault("LBLAB_QUEUE_PREFIX", "bench-")
+    from dashboard.launch.embedded_redis import free_port
+
+    made = json.loads(subprocess.run([sys.executable, __file__, "--setup"], cwd=ROOT, env=dict(os.environ),
+                                     check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                               "dashboard.asgi:application"], cwd=ROOT, env=dict(os.environ),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{base}/accounts/login/", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        token, exp, run = made["token"], made["experiment"], made["run"]
+        urls = [f"{base}/share/{token}/", f"{base}/experiments/{exp}/sections/?token={token}",
+                f"{base}/api/runs/{run}/metrics/?token={token}", f"{base}/api/experiments/{exp}/?token={token}"]
+        ws_url = f"ws://127.0.0.1:{port}/ws/experiments/{exp}/?token={token}"
+        publisher = [sys.executable, str(ROOT / "bench" / "bench_live.py"), "--publish", str(exp),
+                     "--messages", str(int(args.seconds * 20) + 100), "--rate", "20"]
+        start = rss_mib(server.pid)
+        print(f"Daphne RSS at start {start:.0f} MiB; rounds of {args.ws} WebSocket + {args.http} HTTP clients "
+              f"for {args.seconds:.0f} s", flush=True)
+        for r in range(1, args.rounds + 1):
+            stop, counts, lock = threading.Event(), {}, threading.Lock()
+            threads = [threading.Thread(target=http_load, args=(urls, stop, counts, lock)) for _ in range(args.http)]
+            for t in threads:
+                t.start()
+            received = asyncio.run(ws_round(ws_url, base, args.ws, args.seconds, publisher, dict(os.environ)))
+            stop.set()
+            for t in threads:
+                t.join(60)
+            time.sleep(2)
+            print(f"round {r}: RSS {rss_mib(server.pid):6.0f} MiB  requests {sum(counts.values()):6d}  "
+                  f"server errors {counts.get('5xx', 0)}  failed {counts.get('failed', 0)}  "
+                  f"stream messages {received}", flush=True)
+    finally:
+        server.terminate()
+        server.wait(10)
+        if redis_server:
+            redis_server.stop()
+
+
+if __name__ == "__main__":
+    main()
