@@ -7,7 +7,7 @@ def refuse_nul_characters(get_response):
     def middleware(request):
         fields = [("the address", request.path)]
         fields += [(f"the query parameter {k!r}", v) for k, values in request.GET.lists() for v in [k, *values]]
-        if request.method == "POST" and request.content_type != "multipart/form-data":
+        if request.method == "POST":
             fields += [(f"the field {k!r}", v) for k, values in request.POST.lists() for v in [k, *values]]
         for where, value in fields:
             if "\x00" in value:

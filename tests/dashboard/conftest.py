@@ -33,14 +33,14 @@ def redis_url(tmp_path_factory):
 def lab_settings(redis_url, tmp_path_factory):
     """Everything a test session writes goes to its own queues, channel prefix and runs dir."""
     prefix = f"test-{uuid.uuid4().hex[:8]}-"
-    train_q, analysis_q = f"{prefix}train", f"{prefix}analysis"
-    routes = {TRAIN_TASK: {"queue": train_q}, ANALYSIS_TASK: {"queue": analysis_q}, RECOVER_TASK: {"queue": train_q}}
+    train_q, analysis_q, control_q = f"{prefix}train", f"{prefix}analysis", f"{prefix}control"
+    routes = {TRAIN_TASK: {"queue": train_q}, ANALYSIS_TASK: {"queue": analysis_q}, RECOVER_TASK: {"queue": control_q}}
     override = override_settings(
         CHANNEL_LAYERS={"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
                                     "CONFIG": {"hosts": [dict(settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0],
                                                               address=redis_url)],
                                                "prefix": f"{prefix}lblab"}}},
-        QUEUE_PREFIX=prefix, TRAIN_QUEUE=train_q, ANALYSIS_QUEUE=analysis_q,
+        QUEUE_PREFIX=prefix, TRAIN_QUEUE=train_q, ANALYSIS_QUEUE=analysis_q, CONTROL_QUEUE=control_q,
         CELERY_BROKER_URL=redis_url, CELERY_TASK_ROUTES=routes, CELERY_TASK_DEFAULT_QUEUE=train_q,
         LBLAB_RUNS_DIR=tmp_path_factory.mktemp("runs"), LBLAB_FLUSH_INTERVAL_S=0.05,
         # a fast hasher for the test users, "for speed" as healthchecks' test settings say
@@ -48,7 +48,8 @@ def lab_settings(redis_url, tmp_path_factory):
     )
     override.enable()
     celery_app.conf.update(broker_url=redis_url, task_routes=routes, task_default_queue=train_q)
-    yield {"redis_url": redis_url, "queue_prefix": prefix, "train_queue": train_q, "analysis_queue": analysis_q}
+    yield {"redis_url": redis_url, "queue_prefix": prefix, "train_queue": train_q, "analysis_queue": analysis_q,
+           "control_queue": control_q}
     override.disable()
 
 

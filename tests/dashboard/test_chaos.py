@@ -160,3 +160,20 @@ def test_a_run_and_its_live_stream_come_through_a_redis_restart(alice, lab_setti
     assert _steps(run) == list(range(1, spec.epochs * (spec.subset // spec.sb_batch) + 1))  # no step lost
     assert recovery_s < 5, f"a page's stream came back {recovery_s:.1f} s after the restart"
     print(f"stream back {recovery_s:.2f} s after the Redis restart")
+
+
+def test_recovery_runs_while_every_training_slot_is_busy(alice, lab_settings, tmp_path):
+    """The lost-work check goes to the control queue, which its own worker takes: it never waits
+    behind training."""
+    from dashboard.celery import RECOVER_TASK
+
+    busy = _one_run(alice, ExperimentSpec(epochs=40, seeds=1, subset=512, sb_batch=16, lb_batch=256))
+    log = tmp_path / "workers.log"
+    with worker_process(lab_settings, log), worker_process(lab_settings, log, queues=("control_queue",)):
+        busy.enqueue()
+        wait_until(lambda: Run.objects.get(pk=busy.pk).status == Status.RUNNING, 120, "the training slot to be taken")
+        result = celery_app.send_task(RECOVER_TASK)  # routed as beat sends it
+        wait_until(lambda: f"[{result.id}] succeeded" in log.read_text(), 60,
+                   f"the recovery task to run beside training\n{log.read_text()[-3000:]}")
+        assert Run.objects.get(pk=busy.pk).status == Status.RUNNING  # training still has the only slot
+        Run.objects.get(pk=busy.pk).request_cancel()
