@@ -17,11 +17,8 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,30 +114,10 @@ def main() -> None:
     if args.setup:
         return setup_main()
 
-    os.environ.setdefault("LBLAB_VAR_DIR", tempfile.mkdtemp(prefix="bench-live-"))
-    redis_server = None
-    if not os.environ.get("REDIS_URL"):
-        from dashboard.launch import embedded_redis
+    from bench.servers import daphne_lab
 
-        redis_server = embedded_redis.start(Path(os.environ["LBLAB_VAR_DIR"]) / "redis", persistent=False)
-        os.environ["REDIS_URL"] = redis_server.url
-    os.environ.setdefault("LBLAB_QUEUE_PREFIX", "bench-")
-    from dashboard.launch.embedded_redis import free_port
-
-    made = json.loads(subprocess.run([sys.executable, __file__, "--setup"], cwd=ROOT, env=dict(os.environ),
-                                     check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
-    experiment_id, token = made["experiment"], made["token"]
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                               "dashboard.asgi:application"], cwd=ROOT, env=dict(os.environ),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
+    with daphne_lab(__file__, "bench-live") as (server, port, made):
+        experiment_id, token = made["experiment"], made["token"]
         url = f"ws://127.0.0.1:{port}/ws/experiments/{experiment_id}/?token={token}"
         publisher = [sys.executable, __file__, "--publish", str(experiment_id), "--messages", str(args.messages),
                      "--rate", str(args.rate)]
@@ -152,11 +129,6 @@ def main() -> None:
             p95 = ms[min(len(ms) - 1, int(0.95 * len(ms)))] if ms else float("nan")
             print(f"{clients:3d} clients: p50 {statistics.median(ms):6.1f} ms  p95 {p95:6.1f} ms  "
                   f"max {ms[-1]:6.1f} ms  lost {lost} of {clients * args.messages}")
-    finally:
-        server.terminate()
-        server.wait(10)
-        if redis_server:
-            redis_server.stop()
 
 
 if __name__ == "__main__":

@@ -15,9 +15,7 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -117,30 +115,10 @@ def main() -> None:
     if args.setup:
         return setup_main()
 
-    os.environ.setdefault("LBLAB_VAR_DIR", tempfile.mkdtemp(prefix="bench-memory-"))
-    redis_server = None
-    if not os.environ.get("REDIS_URL"):
-        from dashboard.launch import embedded_redis
+    from bench.servers import daphne_lab
 
-        redis_server = embedded_redis.start(Path(os.environ["LBLAB_VAR_DIR"]) / "redis", persistent=False)
-        os.environ["REDIS_URL"] = redis_server.url
-    os.environ.setdefault("LBLAB_QUEUE_PREFIX", "bench-")
-    from dashboard.launch.embedded_redis import free_port
-
-    made = json.loads(subprocess.run([sys.executable, __file__, "--setup"], cwd=ROOT, env=dict(os.environ),
-                                     check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                               "dashboard.asgi:application"], cwd=ROOT, env=dict(os.environ),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{base}/accounts/login/", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
+    with daphne_lab(__file__, "bench-memory") as (server, port, made):
+        base = f"http://127.0.0.1:{port}"
         token, exp, run = made["token"], made["experiment"], made["run"]
         urls = [f"{base}/share/{token}/", f"{base}/experiments/{exp}/sections/?token={token}",
                 f"{base}/api/runs/{run}/metrics/?token={token}", f"{base}/api/experiments/{exp}/?token={token}"]
@@ -163,11 +141,6 @@ def main() -> None:
             print(f"round {r}: RSS {rss_mib(server.pid):6.0f} MiB  requests {sum(counts.values()):6d}  "
                   f"server errors {counts.get('5xx', 0)}  failed {counts.get('failed', 0)}  "
                   f"stream messages {received}", flush=True)
-    finally:
-        server.terminate()
-        server.wait(10)
-        if redis_server:
-            redis_server.stop()
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ import time
 
 import pytest
 from asgiref.sync import async_to_sync
-from celery.contrib.testing.worker import start_worker
 from channels.testing import WebsocketCommunicator
 from django.test import override_settings
 
