@@ -5,7 +5,7 @@ import pickle
 import pytest
 import torch
 
-from trainer.checkpoint import load_checkpoint, save_checkpoint
+from trainer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from trainer.config import ConfigError, TrainConfig
 from trainer.train import Trainer
 
@@ -111,8 +111,9 @@ def test_loading_a_checkpoint_never_unpickles_arbitrary_objects(tmp_path):
     assert load_checkpoint(good)["epoch"] == 3
     bad = tmp_path / "bad.pt"
     torch.save({"w": torch.ones(2), "evil": Payload()}, bad)
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(CheckpointError, match="is not a readable checkpoint") as refused:
         load_checkpoint(bad)
+    assert isinstance(refused.value.__cause__, pickle.UnpicklingError)  # refused by the restricted unpickler
 
 
 def test_a_checkpoint_write_is_atomic(tmp_path, monkeypatch):
