@@ -20,7 +20,10 @@ def explain(e: BaseException) -> str:
     elif isinstance(e, MemoryError):
         text = ("the worker ran out of memory. Use a smaller batch, subset or network, or run fewer runs at once "
                 "on this machine.")
-    elif isinstance(e, OSError) and e.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR):
+    elif isinstance(e, OSError) and e.errno == errno.ENOTDIR:
+        text = (f"the worker cannot make the folder {e.filename or 'it needs'}: part of that path is a file, not a "
+                f"folder. Move the file away, or point LBLAB_RUNS_DIR (now {settings.LBLAB_RUNS_DIR}) elsewhere.")
+    elif isinstance(e, OSError) and e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         path = e.filename or "a file"
         text = (f"the worker may not write {path} ({e.strerror}). Make that folder writable by the worker's "
                 f"user, or point LBLAB_RUNS_DIR (now {settings.LBLAB_RUNS_DIR}) at a folder it can write.")

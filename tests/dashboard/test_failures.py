@@ -35,6 +35,7 @@ def test_a_run_whose_folder_cannot_be_made_fails_with_that_sentence(alice, setti
     run = executor.create_runs(exp)[0]
     assert execute_run(run.pk, task_id="t") == Status.FAILED
     error = Run.objects.get(pk=run.pk).error
-    assert error.startswith(f"the worker may not write {blocker}") and "LBLAB_RUNS_DIR" in error
+    assert error.startswith(f"the worker cannot make the folder {blocker}") and "part of that path is a file" in error
+    assert "LBLAB_RUNS_DIR" in error
     assert "Traceback" not in error
     assert "Traceback" in caplog.text  # the log keeps it
