@@ -35,3 +35,9 @@ urlpatterns = [
     path("api/runs/<id:pk>/", api.run, name="api-run"),
     path("api/runs/<id:pk>/metrics/", api.run_metrics, name="api-run-metrics"),
 ]
+
+# /api/ answers its errors as JSON (dashboard/views/errors.py)
+handler400 = "dashboard.views.errors.bad_request"
+handler403 = "dashboard.views.errors.permission_denied"
+handler404 = "dashboard.views.errors.page_not_found"
+handler500 = "dashboard.views.errors.server_error"

@@ -15,7 +15,7 @@ def _points(queryset) -> dict[str, list[list[float]]]:
 
 def experiments(request):
     if not request.user.is_authenticated:
-        return JsonResponse({"error": "log in to list your experiments"}, status=401)
+        return JsonResponse({"error": "log in to list your experiments", "status": 401}, status=401)
     rows = Experiment.objects.visible_to(request.user).select_related("owner").prefetch_related("runs")
     data = []
     for exp in rows:
@@ -40,7 +40,8 @@ def run_metrics(request, pk):
     if after_seq is None and request.GET["after_seq"].strip() == "-1":
         after_seq = -1
     if after_seq is None:
-        return JsonResponse({"error": "after_seq must be a sequence number (a whole number from -1)"}, status=400)
+        return JsonResponse({"error": "after_seq must be a sequence number (a whole number from -1)", "status": 400},
+                            status=400)
     last_seq = run.last_seq  # read before the points, so the client never skips a point
     points = MetricPoint.objects.filter(run=run, seq__gt=after_seq)
     names = request.GET.getlist("name")

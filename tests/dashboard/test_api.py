@@ -58,3 +58,26 @@ def test_it_exports_every_point_as_csv_and_json(client, points, experiment):
     data = client.get(reverse("export-json", args=[experiment.pk]), {"token": token}).json()
     sb = next(r for r in data["runs"] if r["id"] == points.pk)
     assert sb["metrics"]["loss"] == [[1, 9.0], [2, 8.0], [3, 7.0], [4, 6.0]]
+
+
+@pytest.mark.parametrize("path, status, words", [
+    ("/api/nothing-here/", 404, "no such endpoint or object: /api/nothing-here/"),
+    ("/api/experiments/{e}/", 404, "No such experiment"),  # another's: not disclosed, as a page
+    ("/api/runs/999999/", 404, "No Run matches"),
+    ("/api/runs/{r}/metrics/?after_seq=x", 400, "after_seq must be a sequence number"),
+    ("/api/experiments/{e}/?token=a%00b", 400, "contains a NUL character"),
+    ("/api/experiments/", 401, "log in"),
+])
+def test_the_api_answers_its_errors_as_json_with_a_message(client, experiment, alice, bob, path, status, words):
+    if status != 401:
+        client.force_login(bob if status == 404 else alice)
+    response = client.get(path.format(e=experiment.pk, r=experiment.runs.first().pk))
+    assert response.status_code == status and response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["status"] == status and words in body["error"]
+
+
+def test_pages_keep_their_html_error_pages(client, bob, experiment):
+    client.force_login(bob)
+    response = client.get(f"/experiments/{experiment.pk}/")
+    assert response.status_code == 404 and "text/html" in response["Content-Type"]
