@@ -146,7 +146,21 @@ def test_the_gap_summary_reads_runs_that_lack_a_metric():
     records = Records([RunRecord(1, "SB", 0, SPEC.train_config("SB", 0).to_dict(), final={"test_acc": 0.75}),
                        RunRecord(2, "LB", 0, SPEC.train_config("LB", 0).to_dict(), final={"test_acc": 0.70})])
     kind = KINDS["gap"]
-    assert kind.summary(SPEC, kind.Options(), records) == ["Gap: LB tests 5.00 points below SB (70.00% vs 75.00%)."]
+    assert kind.summary(SPEC, kind.Options(), records) == [
+        "Gap: LB tests 5.00 points below SB (70.00% vs 75.00%); the paper (Table 2) reports LB 1 to 5 points below SB "
+        "on its networks."]
+
+
+def test_the_gap_summary_gives_the_confidence_interval_and_welchs_p_over_seeds():
+    config = SPEC.train_config("SB", 0).to_dict()
+    records = Records([RunRecord(i, role, seed, config, final={"test_acc": acc / 100, "train_acc": 1.0})
+                       for i, (role, seed, acc) in enumerate(
+                           [("SB", 0, 73.1), ("SB", 1, 72.2), ("SB", 2, 74.0),
+                            ("LB", 0, 65.7), ("LB", 1, 63.9), ("LB", 2, 67.5)], 1)])
+    [line] = KINDS["gap"].summary(SPEC, KINDS["gap"].Options(), records)
+    # scipy.stats.ttest_ind(sb, lb, equal_var=False): p = 0.0083, 95% CI 3.66 to 11.14
+    assert line.startswith("Gap: LB tests 7.40 points below SB (65.70% vs 73.10%; 95% CI 3.7 to 11.1 points, "
+                           "Welch's t-test p = 0.008 over 3 and 3 seeds), at 100.00% vs 100.00% training accuracy")
 
 
 METRICS = ("train_acc", "test_acc", "train_loss", "test_loss", "dist_init", "batch_size")

@@ -6,6 +6,7 @@ from trainer.kinds.paper import compare
 from trainer.kinds.records import Records, RunRecord
 from trainer.kinds.spec import ROLES, ExperimentSpec
 from trainer.kinds.tables import Stat, Table, pct
+from trainer.stats import welch
 
 # Table 2: (train SB, train LB, test SB, test LB) accuracy %, mean and std over 5 trials
 TABLE_2 = {
@@ -74,8 +75,12 @@ def gap_summary(table: Table) -> list[str]:
     gap = sb["test_acc"].mean - lb["test_acc"].mean
     trained = (f", at {lb['train_acc'].mean:.2f}% vs {sb['train_acc'].mean:.2f}% training accuracy"
                if sb["train_acc"] and lb["train_acc"] else "")  # runs may lack a metric (older or imported)
+    test = welch(sb["test_acc"], lb["test_acc"])
+    tested = (f"; {test.ci_text()} points, Welch's t-test {test.p_text()} over {sb['test_acc'].n} and "
+              f"{lb['test_acc'].n} seeds" if test else "")
     lines = [f"Gap: LB tests {abs(gap):.2f} points {'below' if gap >= 0 else 'above'} SB "
-             f"({lb['test_acc'].mean:.2f}% vs {sb['test_acc'].mean:.2f}%){trained}."]
+             f"({lb['test_acc'].mean:.2f}% vs {sb['test_acc'].mean:.2f}%{tested}){trained}; "
+             f"the paper (Table 2) reports LB 1 to 5 points below SB on its networks."]
     if sb["dist_init"] and lb["dist_init"] and lb["dist_init"].mean > 0:
         lines.append(f"SB ends {sb['dist_init'].mean / lb['dist_init'].mean:.2f} times as far from its initial "
                      f"weights as LB (|w - w0|; the paper: 3 to 10).")
