@@ -54,10 +54,35 @@ def form_field(cls, name: str, *, label: str | None = None, required: bool | Non
     if hint is bool:
         return forms.BooleanField(**common)
     if hint is int:
-        return forms.IntegerField(widget=forms.NumberInput(attrs={"step": 1, **bounds}), **common)
+        return WholeNumberField(widget=forms.TextInput(attrs={"inputmode": "numeric", **_range(bounds)}), **common)
     if hint is float:
-        return forms.FloatField(widget=forms.NumberInput(attrs={"step": "any", **bounds}), **common)
+        return DecimalPointField(widget=forms.TextInput(attrs={"inputmode": "decimal", **_range(bounds)}), **common)
     return forms.CharField(**common)
+
+
+def _range(bounds: dict) -> dict:
+    """The bounds as data attributes: text inputs (a number input blanks what it cannot parse, and
+    turned "0,001" into 1) keep what was typed, and the server says what is wrong with it."""
+    return {f"data-{k}": v for k, v in bounds.items()}
+
+
+class DecimalPointField(forms.FloatField):
+    """A number written with a decimal point. A comma is refused on the field, never read as
+    another number ("0,001" is not 1, and "1,000" is not 1)."""
+
+    def to_python(self, value):
+        if isinstance(value, str) and "," in value:
+            raise forms.ValidationError(f"write decimals with a point ({value.strip().replace(',', '.')}), "
+                                        f"not a comma", code="decimal_comma")
+        return super().to_python(value)
+
+
+class WholeNumberField(forms.IntegerField):
+    def to_python(self, value):
+        if isinstance(value, str) and "," in value:
+            raise forms.ValidationError("write a whole number without separators (1000, not 1,000)",
+                                        code="separator")
+        return super().to_python(value)
 
 
 def _option_fields() -> dict[str, tuple[type, list[str]]]:

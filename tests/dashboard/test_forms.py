@@ -112,3 +112,15 @@ def test_its_bounds_are_settings(settings):
     form = ExperimentForm(_preset_data("gap"))
     assert not form.is_valid() and "seeds = 3, more than this lab allows (2; setting LBLAB_MAX_SEEDS)" in " ".join(
         form.errors["seeds"])
+
+
+@pytest.mark.parametrize("field, typed, words", [
+    ("lr", "0,001", "write decimals with a point (0.001), not a comma"),
+    ("lb_batch", "0,1", "write decimals with a point (0.1), not a comma"),
+    ("epochs", "1,000", "write a whole number without separators (1000, not 1,000)"),
+])
+def test_a_comma_is_refused_on_the_field_never_read_as_another_number(field, typed, words):
+    form = ExperimentForm(_data(**{field: typed}))
+    assert not form.is_valid() and list(form.errors) == [field]
+    assert words in " ".join(form.errors[field])
+    assert f'value="{typed}"' in str(form[field])  # what was typed is shown again, as typed
