@@ -12,7 +12,7 @@ from bokeh.layouts import column
 from bokeh.models import ColorBar, ColumnDataSource, FixedTicker, Label, Legend, LegendItem, LinearAxis, LinearColorMapper, Range1d, Span
 from bokeh.palettes import Viridis256
 
-from dashboard.figures.style import LOSS_COLOR, SECOND_COLOR, new_figure
+from dashboard.figures.style import LOSS_COLOR, MARK_COLOR, SECOND_COLOR, new_figure
 
 
 def _figure(title: str, x_label: str, y_label: str, **kwargs):
@@ -100,7 +100,7 @@ def _landscape_panel(result: dict, key: str, title: str):
         # levels spaced in log(loss - min): the basin's shape near the minimum, not only its far walls
         levels = low + np.geomspace(1e-3 * (high - low), high - low, 10)
         fig.contour(xs, ys, np.ma.masked_invalid(z), levels=levels, line_color="white", line_alpha=0.8)
-    fig.scatter([0.0], [0.0], marker="x", size=14, line_width=3, color="#d62728", legend_label="the run's weights")
+    fig.scatter([0.0], [0.0], marker="x", size=14, line_width=3, color=MARK_COLOR, legend_label="the run's weights")
     return fig
 
 

@@ -1,6 +1,6 @@
 """What every figure shares: its tools, its size and backend, and what each colour means.
 
-Blue is SB and red is LB everywhere; other roles (remedies, batch sizes, warm starts) take
+Blue is SB and red is LB everywhere, and nothing else is blue or red; other roles (remedies, batch sizes, warm starts) take
 Category10's other colours in a fixed order; the two sharpness box sizes have their own.
 """
 from __future__ import annotations
@@ -12,7 +12,10 @@ ROLE_COLORS = {"SB": "#1f77b4", "LB": "#d62728"}
 OTHER_COLORS = ("#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 EPS_COLORS = {1e-3: "#9467bd", 5e-4: "#ff7f0e"}
 ACCURACY_COLOR = "#2ca02c"
-LOSS_COLOR, SECOND_COLOR = "#1f77b4", "#d62728"  # an analysis's first and second quantity
+# an analysis's first and second quantity (cross-entropy and accuracy): black and Okabe-Ito's
+# reddish purple, so that blue and red keep meaning SB and LB
+LOSS_COLOR, SECOND_COLOR = "#000000", "#cc79a7"
+MARK_COLOR = "#e69f00"  # a point marked on an image (Okabe-Ito orange: clear on Viridis)
 
 
 def new_figure(title: str | None = None, x_label: str | None = None, y_label: str | None = None, *,

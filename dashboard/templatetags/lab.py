@@ -22,5 +22,13 @@ def percent(fraction) -> str:
 
 
 @register.filter
+def number(value) -> str:
+    """A float as a table prints it: four significant digits (exports keep every digit)."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
+
+
+@register.filter
 def get(mapping, key):
     return mapping.get(key) if hasattr(mapping, "get") else None

@@ -2,6 +2,7 @@
 full-resolution CSV/JSON, the owner requests, a share token only reads."""
 import csv
 import io
+import re
 
 import pytest
 from django.test import Client
@@ -42,7 +43,8 @@ def _lines(item) -> list[dict]:
             source = attrs["data_source"]["attributes"]
             lines.append({"name": source["name"], "data": dict(source["data"]["entries"]),
                           "dashed": attrs["glyph"]["attributes"].get("line_dash", []) not in ([], "solid"),
-                          "y_range": attrs.get("y_range_name", "default")})
+                          "y_range": attrs.get("y_range_name", "default"),
+                          "color": attrs["glyph"]["attributes"].get("line_color")})
     return lines
 
 
@@ -62,6 +64,11 @@ def test_it_draws_the_parametric_plot_with_loss_left_and_accuracy_right(client, 
         assert line["dashed"] == name.startswith("test")
         assert line["y_range"] == ("accuracy" if name.endswith("acc") else "default")
     assert lines["train_loss"]["data"]["y"] == analysis.result["train_loss"]
+    # blue and red mean SB and LB on every page: the two quantities take other colours
+    from dashboard.figures.style import ROLE_COLORS
+
+    assert {line["color"] for line in lines.values()}.isdisjoint(ROLE_COLORS.values())
+    assert lines["train_loss"]["color"] != lines["train_acc"]["color"]
     assert b"Keskar et al. Fig. 3" in response.content and b"bokeh/js/bokeh.min.js" in response.content
 
     rows = list(csv.reader(io.StringIO(client.get(reverse("analysis-export-csv", args=[analysis.pk])).content.decode())))
@@ -89,7 +96,13 @@ def test_it_shows_the_hessian_spectrum_and_the_landscape(client, alice, finished
     landscape = _done(finished, "landscape", {"resolution": 5, "span": 0.5, "n_samples": 64}, sb)
     client.force_login(alice)
 
-    item = client.get(reverse("analysis-detail", args=[hessian.pk])).context["figure"]
+    page = client.get(reverse("analysis-detail", args=[hessian.pk]))
+    table = page.content.decode().split('id="hessian-table"')[1].split("</table>")[0]
+    cells = re.findall(r"<td>([^<]*)</td>", table)
+    assert cells and not any(re.fullmatch(r"-?\d*\.\d{5,}(e[-+]\d+)?", c) for c in cells)  # 4 significant digits
+    eigen = hessian.result["eigen"]["eigenvalues"][0]
+    assert f"{eigen:.4g}" in cells
+    item = page.context["figure"]
     density = next(n for n in _nodes(item["doc"]) if n.get("attributes", {}).get("name") == "density")
     assert any(n.get("name") == "LogScale" for n in _nodes(item["doc"]))  # the density's log y axis
     assert density["attributes"]["data"]["entries"]
