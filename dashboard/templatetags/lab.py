@@ -29,6 +29,20 @@ def number(value) -> str:
     return "-" if value is None else str(value)
 
 
+def metric_text(name: str, value) -> str:
+    """A final metric as the tables print it: accuracy in percent (as the result tables), losses and
+    distances with four decimals; "-" when missing. static/dashboard/live.js formats the same way."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "-"
+    return f"{100 * value:.2f}%" if name.endswith("acc") else f"{value:.4f}"
+
+
+@register.filter
+def metric(metrics, name: str) -> str:
+    """`{{ run.final_metrics|metric:"test_acc" }}`."""
+    return metric_text(name, metrics.get(name) if hasattr(metrics, "get") else None)
+
+
 @register.filter
 def get(mapping, key):
     return mapping.get(key) if hasattr(mapping, "get") else None

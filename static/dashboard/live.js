@@ -131,7 +131,8 @@
     }
     for (const [key, value] of Object.entries(finalMetrics || {})) {
       const td = document.querySelector(`tr[data-run="${runId}"] td[data-final="${key}"]`);
-      if (td && typeof value === "number") td.textContent = value.toFixed(4);
+      // as the server prints it (templatetags/lab.py metric_text): accuracy in percent
+      if (td && typeof value === "number") td.textContent = key.endsWith("acc") ? `${(100 * value).toFixed(2)}%` : value.toFixed(4);
     }
     setExperimentStatus(experimentStatus);
   }

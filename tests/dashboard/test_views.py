@@ -119,7 +119,9 @@ def test_it_shows_the_gap_table_with_mean_and_std(client, experiment, alice):
     sb.finish(Status.DONE, {"train_acc": 1.0, "test_acc": 0.9, "train_loss": 0.01, "test_loss": 0.4})
     client.force_login(alice)
     html = client.get(reverse("experiment-detail", args=[experiment.pk])).content.decode()
-    assert "0.9000" in html and "1.0000" in html
+    # accuracy in percent in the runs table as in the result tables; losses with four decimals
+    assert '<td data-final="test_acc">90.00%</td>' in html and '<td data-final="train_acc">100.00%</td>' in html
+    assert '<td data-final="test_loss">0.4000</td>' in html
 
 
 def test_it_serves_bokehjs_from_the_installed_package(client):
