@@ -44,5 +44,30 @@ def metric(metrics, name: str) -> str:
 
 
 @register.filter
+def key_settings(config: dict) -> str:
+    """An experiment's settings in a line, so that experiments of the same name differ at a glance."""
+    c = config or {}
+    parts = [c.get("dataset"), c.get("net"), f"{c.get('optimizer')} lr {c.get('lr'):g}" if c.get("lr") else None,
+             f"SB {c.get('sb_batch'):g} / LB {c.get('lb_batch'):g}" if c.get("sb_batch") and c.get("lb_batch") else None,
+             f"{c.get('epochs')} epochs" if c.get("epochs") else None,
+             f"{c.get('seeds')} seed{'s' if c.get('seeds') != 1 else ''}" if c.get("seeds") else None,
+             f"subset {c.get('subset')}" if c.get("subset") else None]
+    return " · ".join(str(p) for p in parts if p)
+
+
+@register.simple_tag(takes_context=True)
+def sort_link(context, key: str, label: str) -> str:
+    """A column header that sorts by `key` (again: the other way), keeping the search and filters."""
+    from django.utils.html import format_html
+
+    request, current = context["request"], context["sort"]
+    descending = current == key  # ascending now: the next click reverses it
+    query = request.GET.copy()
+    query["sort"] = f"-{key}" if descending else key
+    arrow = " ▲" if current == key else " ▼" if current == f"-{key}" else ""
+    return format_html('<a href="?{}">{}{}</a>', query.urlencode(), label, arrow)
+
+
+@register.filter
 def get(mapping, key):
     return mapping.get(key) if hasattr(mapping, "get") else None

@@ -16,7 +16,7 @@ from dashboard import executor
 from dashboard.figures.runs import experiment_figure, plot_role
 from dashboard.forms import ExperimentForm
 from dashboard.live.routing import stream_path
-from dashboard.models import Experiment, ShareLink
+from dashboard.models import Experiment, ShareLink, Status
 from dashboard.views.access import editable_experiment, viewable_experiment
 from dashboard.views.results import results_context
 from trainer.cli import train_command
@@ -27,11 +27,36 @@ from trainer.kinds.estimate import estimate
 FINAL_KEYS = ("train_acc", "test_acc", "train_loss", "test_loss")  # the runs table's final metrics
 
 
+# the list's sort orders: ?sort=<key>, "-" first for descending
+SORTS = {"created": "created", "name": "name", "status": "status", "kind": "kind", "owner": "owner__username"}
+
+
 @login_required
 def experiment_list(request):
+    """The user's experiments (every one for a superuser), searched by name (?q=), filtered by kind,
+    status and owner, sorted by ?sort= (newest first by default)."""
     experiments = Experiment.objects.visible_to(request.user).select_related("owner").prefetch_related("runs")
+    q = request.GET.get("q", "").strip()
+    if q:
+        experiments = experiments.filter(name__icontains=q)
+    filters = {key: request.GET.get(key, "") for key in ("kind", "status", "owner")}
+    if filters["kind"]:
+        experiments = experiments.filter(kind=filters["kind"])
+    if filters["status"]:
+        experiments = experiments.filter(status=filters["status"])
+    if filters["owner"]:
+        experiments = experiments.filter(owner__username=filters["owner"])
+    sort = request.GET.get("sort", "-created")
+    if sort.lstrip("-") not in SORTS:
+        sort = "-created"
+    experiments = experiments.order_by(("-" if sort.startswith("-") else "") + SORTS[sort.lstrip("-")], "-pk")
     rows = [(exp, *exp.progress_and_eta()) for exp in experiments]
-    return render(request, "dashboard/experiment_list.html", {"rows": rows, "ws_path": stream_path()})
+    owners = (sorted({name for name in Experiment.objects.values_list("owner__username", flat=True)})
+              if request.user.is_superuser else [])
+    return render(request, "dashboard/experiment_list.html", {
+        "rows": rows, "ws_path": stream_path(), "q": q, "filters": filters, "sort": sort, "owners": owners,
+        "kinds": [(k.name, k.label) for k in KINDS.values()], "statuses": [s for s, _ in Status.choices],
+        "filtered": bool(q or any(filters.values()))})
 
 
 @login_required

@@ -47,8 +47,7 @@ def test_it_keeps_what_the_user_typed_when_the_form_has_errors(client, alice):
 def test_it_lists_only_the_users_own_experiments(client, experiment, bob):
     Experiment.objects.create(owner=bob, name="bobs own")
     client.force_login(bob)
-    html = client.get(reverse("experiment-list")).content.decode()
-    assert "bobs own" in html and "gap" not in html
+    assert _listed(client) == ["bobs own"]  # alice's "gap" is not there
 
 
 def test_it_shows_the_owner_plots_runs_and_config(client, experiment, alice):
@@ -156,3 +155,35 @@ def test_it_deletes_an_experiment_for_its_owner(client, experiment, alice):
     client.force_login(alice)
     assert client.post(reverse("experiment-delete", args=[experiment.pk])).status_code == 302
     assert not Experiment.objects.exists() and not Run.objects.exists()
+
+
+def _listed(client, **params) -> list[str]:
+    import re
+
+    html = client.get(reverse("experiment-list"), params).content.decode()
+    return re.findall(r'<tr data-experiment="\d+">\s*<td><a href="[^"]+">([^<]+)</a>', html)
+
+
+def test_the_list_searches_filters_and_sorts(client, alice):
+    import dataclasses
+
+    from dashboard import executor
+    from tests.dashboard.conftest import TINY
+    from trainer.kinds import KINDS
+
+    for name, kind, epochs in (("Gap A", "gap", 3), ("Gap B", "gap", 7), ("Sweep", "sweep", 3)):
+        executor.create(alice, name, KINDS[kind], dataclasses.replace(TINY, epochs=epochs))
+    Experiment.objects.filter(name="Gap B").update(status=Status.DONE)
+    client.force_login(alice)
+    assert _listed(client) == ["Sweep", "Gap B", "Gap A"]  # newest first
+    assert _listed(client, q="gap") == ["Gap B", "Gap A"]
+    assert _listed(client, kind="sweep") == ["Sweep"]
+    assert _listed(client, status="done") == ["Gap B"]
+    assert _listed(client, sort="name") == ["Gap A", "Gap B", "Sweep"]
+    assert _listed(client, sort="-name", q="gap") == ["Gap B", "Gap A"]
+    assert _listed(client, sort="bogus") == ["Sweep", "Gap B", "Gap A"]
+    html = client.get(reverse("experiment-list"), {"q": "nothing"}).content.decode()
+    assert "No experiment matches" in html
+    # same-named experiments differ at a glance: their key settings are on the row
+    html = client.get(reverse("experiment-list"), {"q": "gap"}).content.decode()
+    assert "mnist1d · mlp · adam lr 0.001 · SB 32 / LB 128 · 7 epochs · 1 seed · subset 256" in html
