@@ -85,12 +85,12 @@ class WholeNumberField(forms.IntegerField):
         return super().to_python(value)
 
 
-def _option_fields() -> dict[str, tuple[type, list[str]]]:
+def _option_fields() -> dict[str, tuple[type, list]]:
     """Every kind setting by name: the Options class it comes from, and the kinds that have it."""
-    fields: dict[str, tuple[type, list[str]]] = {}
+    fields: dict[str, tuple[type, list]] = {}
     for kind in KINDS.values():
         for f in dataclasses.fields(kind.Options):
-            fields.setdefault(f.name, (kind.Options, []))[1].append(kind.label)
+            fields.setdefault(f.name, (kind.Options, []))[1].append(kind)
     return fields
 
 
@@ -134,7 +134,8 @@ class ExperimentForm(forms.Form):
                                                help_text=self.fields["net"].help_text)
         for name, (options, kinds) in OPTION_FIELDS.items():
             field = form_field(options, name, required=False)
-            field.label = f"{', '.join(kinds)}: {_inline(field.label)}"
+            field.label = f"{', '.join(k.label for k in kinds)}: {_inline(field.label)}"
+            field.kinds = " ".join(k.name for k in kinds)  # the page shows it only for these (form.js)
             self.fields[name] = field
         for name in LB_REMEDY_FIELDS:
             field = form_field(TrainConfig, name, required=False)

@@ -40,6 +40,18 @@
     timer = setTimeout(estimate, 300);
   }
 
+  // a kind's own settings are shown only when that kind is chosen (the server reads only those)
+  const kindSelect = form.elements.kind;
+  function showKindFields() {
+    const kind = kindSelect.value || "gap";
+    for (const div of form.querySelectorAll(".field[data-kinds]")) {
+      const mine = div.dataset.kinds.split(" ").includes(kind);
+      div.hidden = !mine && !div.classList.contains("has-error");
+    }
+  }
+  kindSelect.addEventListener("change", showKindFields);
+  showKindFields();
+
   select.addEventListener("change", () => {
     const values = presets[select.value];
     if (!values) return; // "custom": keep what is there
@@ -47,6 +59,7 @@
       const input = form.elements[name];
       if (input && name !== "preset") setValue(input, value);
     }
+    showKindFields();
     const plan = plans[select.value];
     if (plan) {
       planDescription.textContent = plan.description;
