@@ -38,7 +38,8 @@ def _unchanged(experiment):
 def test_bob_cannot_see_alices_experiment(as_bob, experiment):
     for url in _read_urls(experiment):
         assert as_bob.get(url).status_code == 404, url
-    assert experiment.name not in as_bob.get(reverse("experiment-list")).content.decode()
+    listed = as_bob.get(reverse("experiment-list")).content.decode()
+    assert f'data-experiment="{experiment.pk}"' not in listed and "No experiments yet" in listed
     assert as_bob.get(reverse("api-experiments")).json() == {"experiments": []}
 
 
