@@ -1,7 +1,8 @@
 """Experiments, their runs and metric points, analyses and share links.
 
 Behaviour lives here (claiming, cancelling, resuming, revoking); views and tasks call
-these methods and stay short. What an experiment runs is its kind's plan (trainer.kinds),
+these methods and stay short; how runs and analyses are queued and recovered is
+dashboard/dispatched.py. What an experiment runs is its kind's plan (trainer.kinds),
 followed by dashboard.executor. Rows queue their Celery tasks by name, so nothing here
 imports the worker side.
 """
@@ -10,8 +11,6 @@ from __future__ import annotations
 import re
 import secrets
 import shutil
-import uuid
-from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -20,15 +19,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from dashboard.celery import ANALYSIS_TASK, TRAIN_TASK
-from dashboard.celery import app as celery_app
+from dashboard.dispatched import Dispatched, Status, ago
 from dashboard.live.publisher import publish
 from trainer.kinds import get_kind
-from trainer.kinds.records import FINISHED, STATUSES, experiment_status
+from trainer.kinds.records import FINISHED, experiment_status
 from trainer.kinds.spec import ExperimentSpec
 
 
-# queued, running, done, failed, cancelled: the records' statuses (Status.DONE == "done")
-Status = models.TextChoices("Status", [(status.upper(), status) for status in STATUSES])
 
 
 class ExperimentQuerySet(models.QuerySet):
@@ -122,67 +119,6 @@ class Experiment(models.Model):
                 "runs": [run.to_dict() for run in self.runs.all()]}
 
 
-def _ago(seconds: float):
-    return timezone.now() - timedelta(seconds=seconds)
-
-
-class Dispatched(models.Model):
-    """A row that one Celery message works on at a time (a run or an analysis).
-
-    Each enqueue gives the row a new task id, and only the message with that id may claim
-    it, so a message that comes back after its row was queued again is skipped. The worker
-    that receives the message writes its name and the time (dashboard.worker.signals), and
-    the claim writes them too, so work held by a worker that died is found: by its stale
-    heartbeat, by a receipt that was never claimed, or by the same worker starting again.
-    """
-
-    TASK = ""
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    task_id = models.CharField(max_length=64, blank=True)  # the one Celery message that may take the row
-    worker = models.CharField(max_length=200, blank=True)  # the worker that received or holds that message
-    received = models.DateTimeField(null=True, blank=True)  # when that worker received it
-    heartbeat = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        abstract = True
-
-    def queue_name(self) -> str | None:
-        return None
-
-    def enqueue(self) -> None:
-        """Give the row a new task id and send that task once the current transaction commits."""
-        task_id = uuid.uuid4().hex
-        type(self).objects.filter(pk=self.pk).update(task_id=task_id, worker="", received=None)
-        self.task_id, self.worker, self.received = task_id, "", None
-        pk, queue, name = self.pk, self.queue_name(), self.TASK
-        transaction.on_commit(lambda: celery_app.send_task(name, args=[pk], task_id=task_id, queue=queue))
-
-    @classmethod
-    def mark_received(cls, task_id: str, worker: str) -> None:
-        cls.objects.filter(task_id=task_id, status=Status.QUEUED).update(worker=worker, received=timezone.now())
-
-    @classmethod
-    def lost(cls, worker: str | None = None):
-        """Rows whose message no live worker holds: running with a stale heartbeat, received and not
-        claimed within LBLAB_CLAIM_TIMEOUT_S, or held by `worker`, a worker that is starting again."""
-        lost = (Q(status=Status.RUNNING, heartbeat__lt=_ago(settings.LBLAB_STALE_AFTER_S))
-                | Q(status=Status.QUEUED, received__lt=_ago(settings.LBLAB_CLAIM_TIMEOUT_S)))
-        if worker:
-            lost |= Q(status__in=[Status.QUEUED, Status.RUNNING], worker=worker) & ~Q(task_id="")
-        return cls.objects.filter(lost)
-
-    def requeue_if_unchanged(self) -> bool:
-        """Queue the row again with a new task id, unless it changed since it was read as lost."""
-        with transaction.atomic():
-            if not type(self).objects.filter(pk=self.pk, status=self.status, task_id=self.task_id,
-                                             heartbeat=self.heartbeat, received=self.received).update(
-                    status=Status.QUEUED):
-                return False
-            self.status = Status.QUEUED
-            self.enqueue()
-        return True
-
-
 class Run(Dispatched):
     TASK = TRAIN_TASK
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="runs")
@@ -227,7 +163,7 @@ class Run(Dispatched):
     def claim(self, task_id: str, worker: str = "") -> bool:
         """Atomically take the run for this task: queued for this message (or for any, when it was
         queued without an id), or running on a worker that stopped heartbeating."""
-        stale = _ago(settings.LBLAB_STALE_AFTER_S)
+        stale = ago(settings.LBLAB_STALE_AFTER_S)
         takeable = (Q(status=Status.QUEUED) & (Q(task_id=task_id) | Q(task_id=""))) | (
             Q(status=Status.RUNNING) & (Q(heartbeat__lt=stale) | Q(heartbeat__isnull=True)))
         now = timezone.now()
