@@ -10,9 +10,6 @@ import secrets
 from datetime import timedelta
 
 import dj_database_url
-import redis.exceptions
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
 
 from dashboard.celery import ANALYSIS_TASK, RECOVER_TASK, TRAIN_TASK
 from dashboard.env import env_bool, env_float, env_int, env_list, env_str
@@ -167,15 +164,12 @@ REDIS_URL = env_str("REDIS_URL") or env_str("LBLAB_EMBEDDED_REDIS_URL") or "redi
 
 # channels_redis waits up to 5 s for a consumer's next message; redis-py's default socket
 # timeout is also 5 s, which dropped every idle stream. A read may take three times the wait.
-# After a Redis restart the pooled connections are dead: the async client retries nothing by
-# default, so a command on one failed (the next streams' handshakes, every open stream). Each
-# command is retried on a fresh connection, with a short backoff, for about 3 s.
+# After a Redis restart the pooled connections are dead: the layer (dashboard/live/layer.py)
+# retries each operation on a fresh connection, with a short backoff, for about 3 s.
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15.0, "health_check_interval": 30,
-                              "retry_on_error": [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
-                              "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), 6)}],
+        "BACKEND": "dashboard.live.layer.RetryingRedisChannelLayer",
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15.0, "health_check_interval": 30}],
                    "prefix": f"{QUEUE_PREFIX}lblab", "capacity": 1000},
     },
 }

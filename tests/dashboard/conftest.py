@@ -36,7 +36,7 @@ def lab_settings(redis_url, tmp_path_factory):
     train_q, analysis_q, control_q = f"{prefix}train", f"{prefix}analysis", f"{prefix}control"
     routes = {TRAIN_TASK: {"queue": train_q}, ANALYSIS_TASK: {"queue": analysis_q}, RECOVER_TASK: {"queue": control_q}}
     override = override_settings(
-        CHANNEL_LAYERS={"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+        CHANNEL_LAYERS={"default": {"BACKEND": settings.CHANNEL_LAYERS["default"]["BACKEND"],
                                     "CONFIG": {"hosts": [dict(settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0],
                                                               address=redis_url)],
                                                "prefix": f"{prefix}lblab"}}},

@@ -86,7 +86,7 @@ def _layer(redis_url: str, prefix: str) -> dict:
     from django.conf import settings
 
     host = dict(settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0], address=redis_url)
-    return {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+    return {"default": {"BACKEND": settings.CHANNEL_LAYERS["default"]["BACKEND"],
                         "CONFIG": {"hosts": [host], "prefix": f"{prefix}lblab"}}}
 
 

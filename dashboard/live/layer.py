@@ -1,0 +1,81 @@
+"""The channel layer: channels_redis, with each operation retried on a fresh connection after
+a Redis restart, and cancellable at any moment.
+
+After a restart every pooled connection is dead and the next command on one fails; each layer
+operation here is tried again, with a short backoff, for about 3 s.
+
+redis-py can lose a cancellation that lands while a connection is being set up (its handshake
+reads swallow it; redis/redis-py#2028 is the same family): the command then carries on as if
+nothing happened. For a stream that meant a consumer whose page had gone kept polling Redis
+for ever, and an event loop that never finished shutting down. So each operation runs in a
+task of its own, and a cancelled caller cancels that task until it has ended.
+"""
+import asyncio
+import logging
+
+import redis.exceptions
+from channels_redis.core import RedisChannelLayer
+
+log = logging.getLogger(__name__)
+
+RETRIED = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, ConnectionError)
+
+
+async def _retrying(operation, *args, attempts=7):
+    delay = 0.05
+    for attempt in range(1, attempts + 1):
+        try:
+            return await operation(*args)
+        except RETRIED as error:
+            if attempt == attempts:
+                raise
+            log.info("channel layer: %s failed (%s); again in %.2f s", operation.__name__, error, delay)
+            await asyncio.sleep(delay)
+            delay = min(1.0, delay * 2)
+
+
+async def _end(task, patience_s=5.0):
+    """Cancel `task` until it has ended: a cancellation that reaches it at the wrong moment is lost."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience_s
+    while not task.done() and loop.time() < deadline:
+        task.cancel()
+        try:
+            await asyncio.wait([task], timeout=0.05)
+        except asyncio.CancelledError:
+            pass  # cancelled again while ending: ending is what was asked
+    if not task.done():
+        log.warning("channel layer: an operation ignored cancellation for %.0f s; left running", patience_s)
+    elif not task.cancelled() and task.exception() is not None:
+        log.debug("channel layer: a cancelled operation ended with %r", task.exception())
+
+
+async def _cancellable(operation, *args):
+    inner = asyncio.ensure_future(_retrying(operation, *args))
+    try:
+        return await asyncio.shield(inner)
+    except asyncio.CancelledError:
+        await _end(inner)
+        raise
+
+
+class RetryingRedisChannelLayer(RedisChannelLayer):
+    """RedisChannelLayer whose operations survive a Redis restart and always end when cancelled."""
+
+    async def send(self, channel, message):
+        return await _cancellable(super().send, channel, message)
+
+    async def receive(self, channel):
+        return await _cancellable(super().receive, channel)
+
+    async def new_channel(self, prefix="specific"):
+        return await _cancellable(super().new_channel, prefix)
+
+    async def group_add(self, group, channel):
+        return await _cancellable(super().group_add, group, channel)
+
+    async def group_discard(self, group, channel):
+        return await _cancellable(super().group_discard, group, channel)
+
+    async def group_send(self, group, message):
+        return await _cancellable(super().group_send, group, message)
