@@ -1,9 +1,10 @@
 """Bokeh figures of an experiment, built from stored points and embedded with json_item.
 
-Every run has one ColumnDataSource per metric, named "r<run id>:<metric>" with columns
-x and y, which the page's script extends with stream(). The bold per-role means
-("mean:<role>:<metric>") are computed in the browser from those sources, so they follow
-the live points.
+Every run has one ColumnDataSource per metric, named "r<run id>:<metric>", with columns x
+(stored x), y (as shown: accuracy in percent), xv and ys (x on the chosen axis, y smoothed),
+which the page's script (static/dashboard/plots.js) derives and extends with stream(). Each
+group's bold mean ("mean:<group>:<metric>") and mean ± std band ("band:...") are computed in
+the browser from those sources, so they follow the live points and the chosen smoothing.
 
 Building Bokeh models costs about a millisecond each and a page has hundreds, so the
 figures are built once per set of runs with empty sources (cached, as JSON text) and each
@@ -19,26 +20,32 @@ import numpy as np
 from bokeh.core.serialization import Serializer
 from bokeh.embed import json_item
 from bokeh.layouts import gridplot
-from bokeh.models import ColumnDataSource, GlyphRenderer, Legend, LegendItem, Line
+from bokeh.models import ColumnDataSource, GlyphRenderer, HoverTool, Label, Legend, LegendItem, Line, Scatter, VArea
 
 from dashboard.figures.series import load_series
 from dashboard.figures.style import ROLE_COLORS, new_figure, role_colors
+from trainer import data
+from trainer.config import TrainConfig
 from trainer.kinds.records import EPOCH_METRICS
 
-# (panel title, x label, y label, [(metric, dash, legend suffix)])
+# (key, title, y label, [(metric, dash)], log y offered); the x axis is chosen on the page
 PANELS = (
-    ("Training loss per step", "step", "loss", [("loss", "solid", "")]),
-    ("Loss per epoch (solid: train, dashed: test)", "epoch", "cross-entropy",
-     [("train_loss", "solid", " train"), ("test_loss", "dashed", " test")]),
-    ("Accuracy per epoch (solid: train, dashed: test)", "epoch", "accuracy",
-     [("train_acc", "solid", " train"), ("test_acc", "dashed", " test")]),
-    ("Distance from the initial weights", "epoch", "||w - w0||", [("dist_init", "solid", "")]),
+    ("loss", "Training loss per step", "loss", [("loss", "solid")], True),
+    ("xent", "Cross-entropy per epoch (solid: train, dashed: test)", "cross-entropy",
+     [("train_loss", "solid"), ("test_loss", "dashed")], True),
+    ("acc", "Accuracy per epoch (solid: train, dashed: test)", "accuracy (%)",
+     [("train_acc", "solid"), ("test_acc", "dashed")], False),
+    ("dist", "Distance from the initial weights", "||w - w0||", [("dist_init", "solid")], True),
 )
 PLOTTED = ("loss",) + EPOCH_METRICS
+PERCENT = frozenset({"acc", "train_acc", "test_acc"})
+RUN_TOOLTIPS = [("run", "$name"), ("x", "@xv{0,0.[00]}"), ("value", "@y{0,0.[0000]}"), ("smoothed", "@ys{0,0.[0000]}")]
+MEAN_TOOLTIPS = [("group", "$name"), ("x", "@x{0,0.[00]}"), ("mean", "@y{0,0.[0000]}"), ("std", "@std{0,0.[0000]}")]
 
 
-def _source(name: str) -> ColumnDataSource:
-    return ColumnDataSource({"x": np.zeros(0, np.int32), "y": np.zeros(0, np.float32)}, name=name)
+def _source(name: str, **columns) -> ColumnDataSource:
+    return ColumnDataSource(columns or {"x": np.zeros(0, np.int32), "y": np.zeros(0, np.float32),
+                                        "xv": np.zeros(0, np.float64), "ys": np.zeros(0, np.float32)}, name=name)
 
 
 def plot_role(run) -> str:
@@ -47,43 +54,53 @@ def plot_role(run) -> str:
     return f"{run.role} from SB epoch {run.tags['sb_epoch']}" if "sb_epoch" in run.tags else run.role
 
 
-class _Glyphs:
-    """One Line model per look, shared by every line drawn with it."""
+def run_label(run, with_experiment: bool = False) -> str:
+    label = f"{run.role} seed {run.seed} (run {run.pk})"
+    return f"{run.experiment.name}: {label}" if with_experiment else label
 
-    def __init__(self, roles):
-        self.colors = role_colors(roles)
-        self.cache: dict[tuple, Line] = {}
 
-    def __call__(self, role: str, dash: str, bold: bool) -> Line:
-        key = (role, dash, bold)
-        if key not in self.cache:
-            self.cache[key] = Line(x="x", y="y", line_color=self.colors[role], line_dash=dash,
-                                   line_width=3 if bold else 1, line_alpha=1.0 if bold else 0.35)
-        return self.cache[key]
+def run_geometry(run) -> dict:
+    """What the page needs to put a run's points on another x axis: its batch and steps per epoch."""
+    try:
+        config = TrainConfig.from_dict(run.config)
+        n_train = config.subset or data.train_size(config.dataset, config.data_dir)
+        batch = config.resolved_batch_size(n_train)
+        return {"batch": batch, "stepsPerEpoch": max(1, n_train // batch)}
+    except Exception:  # a config this version cannot read: its curves keep their own x
+        return {}
 
 
 def experiment_figure(runs, series=None) -> dict:
     """The experiment's plots as a json_item (one document: the page looks sources up by name)."""
     runs = list(runs)
+    return curves_figure([(run.pk, plot_role(run), run_label(run)) for run in runs], series)
+
+
+def curves_figure(lines, series=None) -> dict:
+    """Run curves grouped: lines is [(run id, group, label)]; one colour, legend entry, bold mean
+    and mean ± std band per group."""
+    lines = [(pk, group.replace(":", "="), label) for pk, group, label in lines]
     if series is None:
-        series = load_series([r.pk for r in runs], PLOTTED)
-    text = _skeleton(tuple(plot_role(r) for r in runs))
-    for i, run in enumerate(runs):  # the skeleton's sources are named by position: name them by run
-        text = text.replace(f'"r#{i}:', f'"r{run.pk}:')
+        series = load_series([pk for pk, _, _ in lines], PLOTTED)
+    text = _skeleton(tuple(group for _, group, _ in lines))
+    for i, (pk, _, label) in enumerate(lines):  # the skeleton names sources and lines by position
+        text = text.replace(f'"r#{i}:', f'"r{pk}:').replace(f'"run#{i}"', json.dumps(label))
     item = json.loads(text)
     serializer = Serializer(deferred=False)
     for source in _named_sources(item["doc"]):
         run, _, metric = source["attributes"]["name"][1:].partition(":")
         xy = series.get((int(run), metric))
         if xy is not None:
-            source["attributes"]["data"] = serializer.encode({"x": xy[0], "y": xy[1]})
+            y = xy[1] * np.float32(100) if metric in PERCENT else xy[1]
+            source["attributes"]["data"] = serializer.encode(
+                {"x": xy[0], "y": y, "xv": xy[0].astype(np.float64), "ys": y})
     return item
 
 
 def _named_sources(node):
     """The serialized per-run ColumnDataSources ("r<id>:<metric>") in a json_item document."""
     if isinstance(node, dict):
-        if node.get("name") == "ColumnDataSource" and str(node.get("attributes", {}).get("name", "")).startswith("r"):
+        if node.get("name") == "ColumnDataSource" and re.match(r"r\d+:", str(node.get("attributes", {}).get("name", ""))):
             yield node
             return
         for value in node.values():
@@ -95,29 +112,48 @@ def _named_sources(node):
 
 @functools.lru_cache(maxsize=64)
 def _skeleton(layout: tuple[str, ...]) -> str:
-    """The figures for runs of roles [role, ...] with every source empty, as json_item JSON
-    text; run i's sources are named "r#<i>:<metric>". Keyed by the roles alone, so every
-    experiment of the same shape (e.g. 3 SB + 3 LB) shares one cached build."""
+    """The figures for lines of groups [group, ...] with every source empty, as json_item JSON
+    text; line i's sources are named "r#<i>:<metric>" and its renderers "run#<i>". Keyed by the
+    groups alone, so every experiment of the same shape (e.g. 3 SB + 3 LB) shares one build."""
     layout = tuple(enumerate(layout))
-    roles = sorted({role for _, role in layout}, key=lambda role: (role not in ROLE_COLORS, _natural(role)))
-    glyphs = _Glyphs(roles)
+    groups = sorted({g for _, g in layout}, key=lambda g: (g not in ROLE_COLORS, _natural(g)))
+    colors = role_colors(groups)
     figures = []
-    for title, xlabel, ylabel, lines in PANELS:
-        fig = new_figure(title, xlabel, ylabel, height=300)
-        items = []
-        for metric, dash, suffix in lines:
-            for run_id, role in layout:
-                fig.renderers.append(GlyphRenderer(data_source=_source(f"r#{run_id}:{metric}"),
-                                                   glyph=glyphs(role, dash, False)))
-            for role in roles:
-                mean = GlyphRenderer(data_source=_source(f"mean:{role}:{metric}"), glyph=glyphs(role, dash, True))
-                fig.renderers.append(mean)
-                items.append(LegendItem(label=f"{role} mean{suffix}", renderers=[mean]))
-        if items:
-            fig.add_layout(Legend(items=items, click_policy="hide",
-                                  location="bottom_right" if "Accuracy" in title else "top_right"))
+    for key, title, ylabel, metrics, log_y in PANELS:
+        fig = new_figure(title, "epoch", ylabel, height=300, tags=[f"panel:{key}"] + (["log-y"] if log_y else []))
+        waiting = GlyphRenderer(data_source=_source(f"waiting:{key}", x=[0, 1], y=[1, 2]),
+                                glyph=Scatter(x="x", y="y", fill_alpha=0, line_alpha=0))
+        fig.renderers.append(waiting)
+        fig.add_layout(Label(x=0.5, y=1.5, text="waiting for the first point", text_align="center",
+                             text_baseline="middle", text_color="#777", name=f"waiting-label:{key}"))
+        members = {g: [] for g in groups}
+        run_lines, means = [], []
+        for metric, dash in metrics:
+            for i, group in layout:
+                source = _source(f"r#{i}:{metric}")
+                raw = GlyphRenderer(data_source=source, glyph=Line(x="xv", y="y", line_color=colors[group],
+                                                                    line_dash=dash, line_width=1, line_alpha=0.15))
+                drawn = GlyphRenderer(data_source=source, name=f"run#{i}", glyph=Line(
+                    x="xv", y="ys", line_color=colors[group], line_dash=dash, line_width=1.5, line_alpha=0.55))
+                fig.renderers.extend([raw, drawn])
+                members[group] += [raw, drawn]
+                run_lines.append(drawn)
+            for group in groups:
+                band = GlyphRenderer(data_source=_source(f"band:{group}:{metric}", x=[], lower=[], upper=[]),
+                                     glyph=VArea(x="x", y1="lower", y2="upper", fill_color=colors[group], fill_alpha=0.15))
+                mean = GlyphRenderer(data_source=_source(f"mean:{group}:{metric}", x=[], y=[], std=[]),
+                                     name=f"{group} mean", glyph=Line(x="x", y="y", line_color=colors[group],
+                                                                       line_dash=dash, line_width=3))
+                fig.renderers.extend([band, mean])
+                members[group] += [band, mean]
+                means.append(mean)
+        fig.add_tools(HoverTool(renderers=run_lines, tooltips=RUN_TOOLTIPS, line_policy="nearest"),
+                      HoverTool(renderers=means, tooltips=MEAN_TOOLTIPS, line_policy="nearest"))
+        legend = Legend(items=[LegendItem(label=g, renderers=members[g]) for g in groups], click_policy="hide",
+                        title="click to hide")
+        fig.add_layout(legend, "right")
         figures.append(fig)
-    grid = gridplot(figures, ncols=2, sizing_mode="stretch_width", merge_tools=False)
+    grid = gridplot(figures, ncols=2, sizing_mode="stretch_width", merge_tools=False, toolbar_location=None)
     return json.dumps(json_item(grid))
 
 
@@ -126,27 +162,8 @@ def _natural(text: str) -> list:
     return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text)]
 
 
-def compare_figure(runs) -> dict:
-    """Any runs, from any experiments, overlaid: one colour per run, all points (downsampled)."""
-    from bokeh.palettes import Category10_10
-
+def compare_figure(runs, group_by=None) -> dict:
+    """Any runs, from any experiments, overlaid and grouped by group_by(run) (default: each run alone)."""
     runs = list(runs)
-    series = load_series([r.pk for r in runs], PLOTTED)
-    figures = []
-    for title, xlabel, ylabel, lines in PANELS:
-        fig = new_figure(title, xlabel, ylabel)
-        items = []
-        for i, run in enumerate(runs):
-            color = Category10_10[i % 10]
-            for metric, dash, suffix in lines:
-                x, y = series.get((run.pk, metric), (np.zeros(0, np.int32), np.zeros(0, np.float32)))
-                renderer = GlyphRenderer(
-                    data_source=ColumnDataSource({"x": x, "y": y}, name=f"r{run.pk}:{metric}"),
-                    glyph=Line(x="x", y="y", line_color=color, line_dash=dash, line_width=2))
-                fig.renderers.append(renderer)
-                items.append(LegendItem(label=f"{run.experiment.name} {run.role} s{run.seed}{suffix}",
-                                        renderers=[renderer]))
-        if items:
-            fig.add_layout(Legend(items=items, click_policy="hide"), "right")
-        figures.append(fig)
-    return json_item(gridplot(figures, ncols=1, sizing_mode="stretch_width", merge_tools=False))
+    return curves_figure([(run.pk, group_by(run) if group_by else run_label(run, True), run_label(run, True))
+                          for run in runs])

@@ -1,19 +1,21 @@
 """What every figure shares: its tools, its size and backend, and what each colour means.
 
-Blue is SB and red is LB everywhere, and nothing else is blue or red; other roles (remedies, batch sizes, warm starts) take
-Category10's other colours in a fixed order; the two sharpness box sizes have their own.
+Colours are from Okabe and Ito's colour-blind-safe palette (and Tol's muted one after it):
+blue is SB and vermillion is LB everywhere, and nothing else is either; other groups (remedies,
+batch sizes, warm starts, compare groups) take the other colours in a fixed order; the two
+sharpness box sizes have their own.
 """
 from __future__ import annotations
 
 from bokeh.plotting import figure
 
 TOOLS = "pan,wheel_zoom,box_zoom,reset,save"  # save: PNG export
-ROLE_COLORS = {"SB": "#1f77b4", "LB": "#d62728"}
-OTHER_COLORS = ("#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-EPS_COLORS = {1e-3: "#9467bd", 5e-4: "#ff7f0e"}
-ACCURACY_COLOR = "#2ca02c"
+ROLE_COLORS = {"SB": "#0072b2", "LB": "#d55e00"}
+OTHER_COLORS = ("#009e73", "#e69f00", "#cc79a7", "#882255", "#999933", "#44aa99", "#000000", "#aa4499")
+EPS_COLORS = {1e-3: "#882255", 5e-4: "#e69f00"}
+ACCURACY_COLOR = "#009e73"
 # an analysis's first and second quantity (cross-entropy and accuracy): black and Okabe-Ito's
-# reddish purple, so that blue and red keep meaning SB and LB
+# reddish purple, so that blue and vermillion keep meaning SB and LB
 LOSS_COLOR, SECOND_COLOR = "#000000", "#cc79a7"
 MARK_COLOR = "#e69f00"  # a point marked on an image (Okabe-Ito orange: clear on Viridis)
 

@@ -1,20 +1,17 @@
 // The experiment page's live plots and runs table: embeds the server-built Bokeh document,
 // then opens the page's stream (stream.js) and streams points into the per-run data sources
-// ("r<run>:<metric>"). Each run's messages carry a sequence number; on a gap or a reconnect
+// ("r<run>:<metric>", through plots.js). Each run's messages carry a sequence number; on a gap or a reconnect
 // the missed points are re-read over HTTP (after_seq), and points are kept only past the
 // line's last x. The experiment's status is the server's (run.status messages carry it).
 (function () {
   "use strict";
   const live = JSON.parse(document.getElementById("lab-live").textContent);
   const item = JSON.parse(document.getElementById("lab-figure").textContent);
-  const STEP_METRICS = new Set(["loss", "acc"]);
-  const MEAN_BINS = 400; // per-step means are over bins of steps (seeds are downsampled differently)
   const runs = {};
   for (const [id, r] of Object.entries(live.runs)) {
-    runs[id] = { role: r.role, status: r.status, lastSeq: r.lastSeq, fetching: false, queue: [], progress: r.progress };
+    runs[id] = { ...r, fetching: false, queue: [] };
   }
   let doc = null;
-  let meanTimer = null;
   window.labLive = {
     pointsReceived: 0,
     get messages() { return labStream.state.messages; },
@@ -27,77 +24,25 @@
     return Bokeh.documents.find((d) => d.roots().some((root) => root.id === jsonItem.root_id)) || null;
   }
 
-  function source(name) {
-    return doc ? doc.get_model_by_name(name) : null;
-  }
-
-  function lastX(src) {
-    const xs = src.data.x;
-    return xs.length ? xs[xs.length - 1] : -Infinity;
-  }
-
   // points: {metric: [[x, y], ...]} sorted by x
   function applyPoints(runId, points) {
     let added = 0;
-    for (const [metric, pairs] of Object.entries(points || {})) {
-      const src = source(`r${runId}:${metric}`);
-      if (!src) continue;
-      const after = lastX(src);
-      const fresh = pairs.filter((p) => p[0] > after);
-      if (!fresh.length) continue;
-      src.stream({ x: fresh.map((p) => p[0]), y: fresh.map((p) => p[1]) });
-      added += fresh.length;
-    }
+    for (const [metric, pairs] of Object.entries(points || {})) added += labPlots.append(runId, metric, pairs);
     if (added) {
       window.labLive.pointsReceived += added;
       updatePointCount(runId);
-      scheduleMeans();
     }
   }
 
   function updatePointCount(runId) {
     const cell = document.querySelector(`[data-points-for="${runId}"]`);
-    if (!cell) return;
-    let n = 0;
-    for (const metric of ["loss", "train_loss", "test_loss", "train_acc", "test_acc"]) {
-      const src = source(`r${runId}:${metric}`);
-      if (src) n += src.data.x.length;
-    }
-    cell.textContent = String(n);
+    if (cell) cell.textContent = String(labPlots.count(runId));
   }
 
-  function scheduleMeans() {
-    if (meanTimer === null) meanTimer = setTimeout(() => { meanTimer = null; recomputeMeans(); }, 250);
-  }
-
-  // Bold line per role and metric: the mean over that role's runs at each x (epochs) or bin of steps.
-  function recomputeMeans() {
-    if (!doc) return;
-    for (const model of doc.all_models) {
-      const name = model.name || "";
-      if (!name.startsWith("mean:")) continue;
-      const [, role, metric] = name.split(":");
-      const lines = Object.keys(runs).filter((id) => runs[id].role === role)
-        .map((id) => source(`r${id}:${metric}`)).filter(Boolean);
-      let maxX = 0;
-      for (const s of lines) maxX = Math.max(maxX, lastX(s));
-      const width = STEP_METRICS.has(metric) ? Math.max(1, Math.ceil(maxX / MEAN_BINS)) : 1;
-      const bins = new Map();
-      for (const s of lines) {
-        const xs = s.data.x, ys = s.data.y;
-        for (let i = 0; i < xs.length; i++) {
-          const b = Math.floor(xs[i] / width);
-          const acc = bins.get(b) || [0, 0];
-          acc[0] += ys[i]; acc[1] += 1;
-          bins.set(b, acc);
-        }
-      }
-      const keys = Array.from(bins.keys()).sort((a, b) => a - b);
-      model.data = {
-        x: keys.map((b) => (width === 1 ? b : (b + 0.5) * width)),
-        y: keys.map((b) => bins.get(b)[0] / bins.get(b)[1]),
-      };
-    }
+  function attachPlots() {
+    const meta = {};
+    for (const [id, r] of Object.entries(runs)) meta[id] = { group: r.role, stepsPerEpoch: r.stepsPerEpoch, batch: r.batch };
+    labPlots.attach(doc, meta);
   }
 
   function setProgress(key, progress, eta) {
@@ -200,10 +145,7 @@
           return;
         }
         document.querySelector("#runs tbody").innerHTML = data.rows;
-        for (const [id, r] of Object.entries(data.runs)) {
-          runs[id] = { role: r.role, status: r.status, lastSeq: r.lastSeq, fetching: false, queue: [],
-                       progress: r.progress };
-        }
+        for (const [id, r] of Object.entries(data.runs)) runs[id] = { ...r, fetching: false, queue: [] };
         const plots = document.getElementById("plots");
         const old = doc;
         doc = null;
@@ -212,9 +154,9 @@
         await Bokeh.embed.embed_item(data.figure, "plots");
         doc = documentOf(data.figure);
         window.labLive.runsRefreshed = (window.labLive.runsRefreshed || 0) + 1;
+        attachPlots();
         for (const id of Object.keys(runs)) { updatePointCount(id); updateProgress(id, runs[id].progress, null); }
         setExperimentStatus(data.status);
-        recomputeMeans();
         for (const id of Object.keys(runs)) catchUp(id);
       } catch (err) {
         console.warn("runs refresh failed", err);
@@ -230,8 +172,8 @@
   // the plots waits, in order, until they are embedded.
   const embedded = Bokeh.embed.embed_item(item, "plots").then(() => {
     doc = documentOf(item);
+    attachPlots();
     for (const id of Object.keys(runs)) updatePointCount(id);
-    recomputeMeans();
   });
   function whenEmbedded(fn) {
     return (msg) => embedded.then(() => fn(msg));

@@ -70,6 +70,7 @@ expected = {
                    "runs": {r.pk: {"role": r.role, "points": counts(r)} for r in trajectory.runs.all()},
                    "iterates": {role: sharpness_done([r], epoch__isnull=False) for role, r in runs.items()}},
     "sweep": {"pk": sweep.pk, "batches": sorted(r.config["batch_size"] for r in sweep.runs.all()),
+              "runs": {r.pk: r.role for r in sweep.runs.all()},
               "sharpened": sharpness_done(sweep.runs.all())},
     "warmstart": {"pk": warmstart.pk, "lb_runs": len(lb), "sharpened": sharpness_done(lb),
                   # the SB iterates' test accuracies, epoch 0's included

@@ -58,4 +58,4 @@ def test_its_table_gives_the_batch_a_run_trained_with_and_accuracy_in_percent(cl
     lb.finish(Status.DONE, {"batch_size": 25, "test_acc": 0.7312, "train_acc": 1.0})
     client.force_login(alice)
     row = client.get(reverse("compare"), {"runs": str(lb.pk)}).content.decode().split('id="compared"')[1]
-    assert "<td>25</td>" in row and "<td>73.12%</td>" in row and "<td>100.00%</td>" in row
+    assert "<td>25</td>" in row and ">73.12%</td>" in row and ">100.00%</td>" in row

@@ -79,12 +79,12 @@ def test_it_draws_each_warm_start_and_each_remedy_as_its_own_coloured_group(clie
     response = client.get(reverse("experiment-detail", args=[experiment.pk]))
     nodes = [n for n in _walk(response.context["figure"]["doc"]) if isinstance(n, dict)]
     labels = [n["attributes"]["label"]["value"] for n in nodes if n.get("name") == "LegendItem"]
-    legend = list(dict.fromkeys(label for label in labels if label.endswith("mean train")))
-    assert legend == ["LB mean train", "SB mean train", "LB + SAM mean train", "LB from SB epoch 0 mean train",
-                      "LB from SB epoch 2 mean train", "LB from SB epoch 10 mean train"]
+    legend = list(dict.fromkeys(labels))  # one entry per group, the same in every panel
+    assert legend == ["LB", "SB", "LB + SAM", "LB from SB epoch 0", "LB from SB epoch 2", "LB from SB epoch 10"]
+    assert len(labels) == 4 * len(legend)
     colours = {n["attributes"]["line_color"] for n in nodes
                if n.get("name") == "Line" and "line_color" in n["attributes"]}
-    assert len(colours) == 6  # SB blue, LB red and one each for the four other groups
+    assert len(colours) == 6  # SB blue, LB vermillion and one each for the four other groups
     roles = {run["role"] for run in response.context["live"]["runs"].values()}
     assert "LB from SB epoch 2" in roles and "LB + SAM" in roles
     html = response.content.decode()
@@ -187,3 +187,16 @@ def test_the_list_searches_filters_and_sorts(client, alice):
     # same-named experiments differ at a glance: their key settings are on the row
     html = client.get(reverse("experiment-list"), {"q": "gap"}).content.decode()
     assert "mnist1d · mlp · adam lr 0.001 · SB 32 / LB 128 · 7 epochs · 1 seed · subset 256" in html
+
+
+def test_a_plot_without_points_has_axes_and_says_it_waits(client, experiment, alice):
+    """Before the first point each panel has a placeholder (so BokehJS can set its ranges) and a
+    "waiting" label, which the page hides when a line gets a point."""
+    client.force_login(alice)
+    figure = client.get(reverse("experiment-detail", args=[experiment.pk])).context["figure"]
+    nodes = [n for n in _walk(figure["doc"]) if isinstance(n, dict)]
+    labels = [n["attributes"] for n in nodes if n.get("name") == "Label"]
+    assert len(labels) == 4 and all(a["text"] == "waiting for the first point" for a in labels)
+    placeholders = [n["attributes"] for n in nodes if n.get("name") == "ColumnDataSource"
+                    and str(n["attributes"].get("name", "")).startswith("waiting:")]
+    assert len(placeholders) == 4 and all(p["data"]["entries"] for p in placeholders)

@@ -4,6 +4,8 @@ module and finished by the lab's worker; each page's figure is read back from th
 documents BokehJS built in the browser, and its lines and points are compared with what
 the database holds (runs, epochs, batch sizes, alphas, grid sizes)."""
 
+import re
+
 import pytest
 
 from tests.dashboard.labprocess import launch, log_in, needs_chromium
@@ -37,10 +39,12 @@ def browser_context(lab):
 
 @pytest.fixture
 def page(browser_context):
-    """A logged-in page; the test fails on any uncaught error in the page's scripts."""
+    """A logged-in page; the test fails on any uncaught error in the page's scripts, and on any
+    error logged to the console."""
     page = browser_context.new_page()
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
     yield page
     page.close()
     assert errors == [], errors
@@ -230,3 +234,115 @@ print("experiment", exp.pk)""")
     page.wait_for_function("document.querySelectorAll('#runs tr[data-run]').length === 2", timeout=30000)
     assert page.evaluate("window.sameDocument === true && window.labLive.state === 'live'")
     assert page.evaluate("Bokeh.documents.some((d) => d.get_model_by_name('mean:LB:loss'))")
+
+
+# --- the run plots' controls: hover, smoothing, log y, the x axis; compare's groups -----------
+
+SOURCE = "(name) => { const s = Bokeh.documents.map((d) => d.get_model_by_name(name)).find(Boolean); " \
+         "return {x: Array.from(s.data.x), y: Array.from(s.data.y), xv: Array.from(s.data.xv), ys: Array.from(s.data.ys)}; }"
+PANEL = "(key) => { for (const d of Bokeh.documents) for (const m of d.all_models) " \
+        "if (m.type === 'Figure' && (m.tags || []).includes('panel:' + key)) return m; return null; }"
+
+
+def _runs(lab):
+    return {run["role"]: int(pk) for pk, run in lab.expected["trajectory"]["runs"].items()}
+
+
+def _open(page, lab):
+    page.goto(f"{lab.url}/experiments/{lab.expected['trajectory']['pk']}/")
+    page.wait_for_function("window.labPlots && window.labPlots.recomputed > 0", timeout=30000)
+
+
+def _mean_colors(page) -> dict:
+    return page.evaluate("""() => { const out = {}; for (const d of Bokeh.documents) for (const m of d.all_models)
+        if (m.type === 'GlyphRenderer' && (m.data_source.name || '').startsWith('mean:') && m.data_source.name.endsWith(':loss'))
+          out[m.data_source.name.split(':')[1]] = JSON.stringify(m.glyph.line_color); return out; }""")
+
+
+def test_hovering_a_line_shows_its_run_and_value(page, lab):
+    _open(page, lab)
+    tools = page.evaluate("() => { const out = []; for (const d of Bokeh.documents) for (const m of d.all_models) "
+                          "if (m.type === 'HoverTool') out.push(m.tooltips.map((t) => t[0])); return out; }")
+    assert len(tools) == 8 and ["run", "x", "value", "smoothed"] in tools and ["group", "x", "mean", "std"] in tools
+    page.evaluate("() => localStorage.clear()")
+    box = page.locator("#plots canvas").first.bounding_box()
+    for fx in (0.15, 0.3, 0.45, 0.6):
+        for fy in [i / 40 for i in range(4, 36)]:
+            page.mouse.move(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+            if page.get_by_text("value:").count():
+                assert page.get_by_text(re.compile(r"^(SB|LB) (seed \d+ \(run \d+\)|mean)$")).count()
+                return
+    pytest.fail("no tooltip anywhere over the training-loss plot")
+
+
+def test_smoothing_changes_the_drawn_line_and_keeps_the_raw_one(page, lab):
+    _open(page, lab)
+    name = f"r{_runs(lab)['SB']}:loss"
+    page.locator("#smoothing").fill("0")
+    raw = page.evaluate(SOURCE, name)
+    assert raw["ys"] == pytest.approx(raw["y"])
+    page.locator("#smoothing").fill("0.9")
+    smoothed = page.evaluate(SOURCE, name)
+    assert smoothed["y"] == raw["y"]  # the faint raw curve is unchanged
+    assert smoothed["ys"] != pytest.approx(raw["y"])
+    # TensorBoard's debiased EMA, computed here independently
+    last, expected = 0.0, []
+    for n, y in enumerate(raw["y"], 1):
+        last = 0.9 * last + 0.1 * y
+        expected.append(last / (1 - 0.9 ** n))
+    assert smoothed["ys"] == pytest.approx(expected, rel=1e-5)
+    wiggle = lambda ys: sum(abs(b - a) for a, b in zip(ys, ys[1:]))  # noqa: E731
+    assert wiggle(smoothed["ys"]) < wiggle(raw["y"])
+
+
+def test_the_log_toggle_changes_the_scale_of_the_loss_plots(page, lab):
+    _open(page, lab)
+    scale = f"() => ({PANEL})('loss').y_scale.type"
+    page.locator("#log-y").uncheck()
+    assert page.evaluate(scale) == "LinearScale"
+    page.locator("#log-y").check()
+    assert page.evaluate(scale) == "LogScale"
+    assert page.evaluate(f"() => ({PANEL})('acc').y_scale.type") == "LinearScale"  # accuracy stays linear
+    page.reload()
+    page.wait_for_function("window.labPlots && window.labPlots.recomputed > 0", timeout=30000)
+    assert page.evaluate(scale) == "LogScale"  # the choice is remembered
+    page.locator("#log-y").uncheck()
+    assert page.evaluate(scale) == "LinearScale"
+
+
+def test_the_x_axis_puts_sb_and_lb_on_epochs_steps_or_samples(page, lab):
+    """256 examples: SB (batch 32) takes 8 steps an epoch, LB (batch 128) 2."""
+    _open(page, lab)
+    runs = _runs(lab)
+    for unit, per_step in (("step", {"SB": 1, "LB": 1}), ("epoch", {"SB": 1 / 8, "LB": 1 / 2}),
+                           ("samples", {"SB": 32, "LB": 128})):
+        page.select_option("#x-axis", unit)
+        assert page.evaluate(f"() => ({PANEL})('loss').below[0].axis_label") == {"samples": "samples seen"}.get(unit, unit)
+        for role, factor in per_step.items():
+            line = page.evaluate(SOURCE, f"r{runs[role]}:loss")
+            assert line["xv"] == pytest.approx([x * factor for x in line["x"]]), (unit, role)
+        epochs = page.evaluate(SOURCE, f"r{runs['LB']}:test_acc")
+        assert epochs["xv"] == pytest.approx([x * {"step": 2, "epoch": 1, "samples": 256}[unit] for x in epochs["x"]])
+        assert max(epochs["y"]) > 1  # accuracy in percent
+    page.select_option("#x-axis", "epoch")
+
+
+def test_compare_draws_one_legend_entry_and_colour_per_group_in_the_experiment_pages_colours(page, lab):
+    _open(page, lab)
+    experiment_colors = _mean_colors(page)
+    trajectory = list(_runs(lab).values())
+    sweep = [int(pk) for pk in lab.expected["sweep"]["runs"]]
+    page.goto(f"{lab.url}/compare/?runs={','.join(map(str, trajectory + sweep))}&group=role")
+    page.wait_for_function("window.labCompare === 'embedded'", timeout=30000)
+    groups = page.evaluate("""() => { const out = []; for (const d of Bokeh.documents) for (const m of d.all_models)
+        if (m.type === 'Legend') out.push(m.items.map((i) => i.label.value)); return out; }""")
+    roles = set(lab.expected["sweep"]["runs"].values()) | {"SB", "LB"}
+    assert len(groups) == 4 and all(sorted(g) == sorted(roles) for g in groups), groups
+    colors = _mean_colors(page)
+    assert colors["SB"] == experiment_colors["SB"] and colors["LB"] == experiment_colors["LB"]
+    assert len(set(colors.values())) == len(roles)
+    page.select_option("#group-by", "run")  # each run alone: one entry per run
+    page.wait_for_function("window.labCompare === 'embedded'", timeout=30000)
+    entries = page.evaluate("""() => { for (const d of Bokeh.documents) for (const m of d.all_models)
+        if (m.type === 'Legend') return m.items.length; }""")
+    assert entries == len(trajectory) + len(sweep)

@@ -1,0 +1,219 @@
+// The run curves of the experiment and compare pages (dashboard/figures/runs.py), made
+// interactive in the browser: the x axis (epoch, step or samples seen), EMA smoothing of the
+// per-step curves with the raw curve faint behind, a log y axis, each group's mean (bold) with
+// a mean ± std band, and a "waiting for the first point" state.
+//
+// Every run line has one source per metric, "r<run>:<metric>", with columns x (the stored x:
+// the step for per-step metrics, the epoch for the others), y (as displayed: accuracy in
+// percent), xv (x in the chosen unit) and ys (y smoothed). Groups have "mean:<g>:<metric>"
+// (x, y, std) and "band:<g>:<metric>" (x, lower, upper) sources.
+(function () {
+  "use strict";
+  const STEP_METRICS = new Set(["loss", "acc"]);
+  const PERCENT_METRICS = new Set(["acc", "train_acc", "test_acc"]);
+  const MEAN_BINS = 400; // per-step means are over bins of x (runs are downsampled differently)
+  const X_LABELS = { epoch: "epoch", step: "step", samples: "samples seen" };
+  const STORE = "lab.plots";
+
+  const saved = (() => { try { return JSON.parse(localStorage.getItem(STORE)) || {}; } catch (e) { return {}; } })();
+  const settings = { x: saved.x || "epoch", smoothing: saved.smoothing ?? 0.6, logY: Boolean(saved.logY) };
+  let doc = null;
+  let runs = {}; // id -> {group, stepsPerEpoch, batch}
+  const ema = new Map(); // source name -> {last, n}: the smoothing's state at the source's end
+  let timer = null;
+
+  const model = (type) => Bokeh.Models.get(type);
+  const source = (name) => (doc ? doc.get_model_by_name(name) : null);
+  const metricOf = (name) => name.slice(name.indexOf(":") + 1);
+  const runOf = (name) => name.slice(1, name.indexOf(":"));
+
+  function runSources() {
+    return doc ? Array.from(doc.all_models).filter((m) => m.type === "ColumnDataSource" && /^r\d+:/.test(m.name || "")) : [];
+  }
+
+  // x in the chosen unit, from a stored x (a step, or an epoch) of one run
+  function toView(runId, metric, x) {
+    const r = runs[runId] || {};
+    const spe = r.stepsPerEpoch, batch = r.batch;
+    if (!spe || !batch || settings.x === (STEP_METRICS.has(metric) ? "step" : "epoch")) return x;
+    const steps = STEP_METRICS.has(metric) ? x : x * spe;
+    if (settings.x === "step") return steps;
+    if (settings.x === "samples") return steps * batch;
+    return steps / spe; // epoch
+  }
+
+  function smoothingOf(metric) {
+    return STEP_METRICS.has(metric) ? settings.smoothing : 0;
+  }
+
+  // TensorBoard's debiased EMA: continues from `state` (the smoothing at the previous end)
+  function smooth(ys, weight, state) {
+    const out = new Array(ys.length);
+    for (let i = 0; i < ys.length; i++) {
+      const y = ys[i];
+      if (!Number.isFinite(y) || weight === 0) { out[i] = y; continue; }
+      state.last = state.last * weight + (1 - weight) * y;
+      state.n += 1;
+      out[i] = state.last / (1 - Math.pow(weight, state.n));
+    }
+    return out;
+  }
+
+  function derive(src) {
+    const name = src.name, metric = metricOf(name), id = runOf(name);
+    const state = { last: 0, n: 0 };
+    const xs = Array.from(src.data.x), ys = Array.from(src.data.y);
+    const data = { x: xs, y: ys, xv: xs.map((x) => toView(id, metric, x)), ys: smooth(ys, smoothingOf(metric), state) };
+    ema.set(name, state);
+    src.data = data;
+  }
+
+  // Adds points [[x, y], ...] (y as stored) past the line's end; returns how many were new.
+  function append(runId, metric, pairs) {
+    const src = source(`r${runId}:${metric}`);
+    if (!src) return 0;
+    const xs = src.data.x;
+    const after = xs.length ? xs[xs.length - 1] : -Infinity;
+    const fresh = pairs.filter((p) => p[0] > after);
+    if (!fresh.length) return 0;
+    const scale = PERCENT_METRICS.has(metric) ? 100 : 1;
+    const x = fresh.map((p) => p[0]), y = fresh.map((p) => (p[1] === null ? NaN : p[1] * scale));
+    if (!ema.has(src.name)) derive(src);
+    const ys = smooth(y, smoothingOf(metric), ema.get(src.name));
+    src.stream({ x, y, xv: x.map((v) => toView(runId, metric, v)), ys });
+    schedule();
+    return fresh.length;
+  }
+
+  function count(runId) {
+    let n = 0;
+    for (const src of runSources()) if (runOf(src.name) === String(runId)) n += src.get_length() || 0;
+    return n;
+  }
+
+  function schedule() {
+    if (timer === null) timer = setTimeout(() => { timer = null; recompute(); }, 250);
+  }
+
+  // Each group's mean and std at each x (per-epoch metrics) or bin of x (per-step ones), over its
+  // runs' drawn (smoothed) values.
+  function recompute() {
+    if (!doc) return;
+    const byGroup = new Map();
+    for (const src of runSources()) {
+      const r = runs[runOf(src.name)];
+      if (!r) continue;
+      const key = `${r.group}:${metricOf(src.name)}`;
+      if (!byGroup.has(key)) byGroup.set(key, []);
+      byGroup.get(key).push(src);
+    }
+    for (const m of doc.all_models) {
+      const name = m.name || "";
+      if (!name.startsWith("mean:")) continue;
+      const key = name.slice(5), met = key.slice(key.lastIndexOf(":") + 1);
+      const lines = byGroup.get(key) || [];
+      let maxX = 0;
+      for (const s of lines) { const xv = s.data.xv; if (xv.length) maxX = Math.max(maxX, xv[xv.length - 1]); }
+      const width = STEP_METRICS.has(met) ? (maxX > 0 ? maxX / MEAN_BINS : 1) : 0;
+      const bins = new Map();
+      for (const s of lines) {
+        const xv = s.data.xv, ys = s.data.ys;
+        for (let i = 0; i < xv.length; i++) {
+          if (!Number.isFinite(ys[i])) continue;
+          const b = width ? Math.floor(xv[i] / width) : xv[i];
+          const acc = bins.get(b) || [0, 0, 0];
+          acc[0] += ys[i]; acc[1] += ys[i] * ys[i]; acc[2] += 1;
+          bins.set(b, acc);
+        }
+      }
+      const keys = Array.from(bins.keys()).sort((a, b) => a - b);
+      const x = keys.map((b) => (width ? (b + 0.5) * width : b));
+      const mean = keys.map((b) => bins.get(b)[0] / bins.get(b)[2]);
+      const std = keys.map((b, i) => {
+        const [s, s2, n] = bins.get(b);
+        return n > 1 ? Math.sqrt(Math.max(0, (s2 - s * s / n) / (n - 1))) : 0;
+      });
+      m.data = { x, y: mean, std };
+      const band = source(`band:${key}`);
+      if (band) band.data = { x, lower: mean.map((v, i) => v - std[i]), upper: mean.map((v, i) => v + std[i]) };
+    }
+    updateWaiting();
+    window.labPlots.recomputed += 1;
+  }
+
+  // A figure shows its placeholder until one of its lines has a point.
+  function updateWaiting() {
+    for (const fig of figures()) {
+      const panel = (fig.tags || []).find((t) => typeof t === "string" && t.startsWith("panel:"));
+      if (!panel) continue;
+      const key = panel.slice(6);
+      const hasData = fig.renderers.some((r) => /^r\d+:/.test(r.data_source.name || "") && r.data_source.get_length() > 0);
+      const placeholder = source(`waiting:${key}`);
+      const label = doc.get_model_by_name(`waiting-label:${key}`);
+      if (hasData && placeholder && placeholder.get_length()) placeholder.data = { x: [], y: [] };
+      if (!hasData && placeholder && !placeholder.get_length()) placeholder.data = { x: [0, 1], y: [1, 2] };
+      if (label) label.visible = !hasData;
+    }
+  }
+
+  function figures() {
+    return doc ? Array.from(doc.all_models).filter((m) => m.type === "Figure" && (m.tags || []).some((t) => String(t).startsWith("panel:"))) : [];
+  }
+
+  function setXLabels() {
+    for (const fig of figures()) for (const axis of fig.below) axis.axis_label = X_LABELS[settings.x];
+  }
+
+  function setLogY() {
+    for (const fig of figures()) {
+      if (!(fig.tags || []).includes("log-y")) continue;
+      const log = settings.logY;
+      if ((fig.y_scale.type === "LogScale") === log) continue;
+      fig.y_scale = new (model(log ? "LogScale" : "LinearScale"))();
+      const ticker = new (model(log ? "LogTicker" : "BasicTicker"))();
+      for (const axis of fig.left) { axis.ticker = ticker; axis.formatter = new (model(log ? "LogTickFormatter" : "BasicTickFormatter"))(); }
+      for (const grid of fig.center) if (grid.type === "Grid" && grid.dimension === 1) grid.ticker = ticker;
+      fig.y_range.scale_hint = log ? "log" : "auto";
+      for (const r of fig.renderers) r.data_source.change.emit(); // the range is computed anew for the scale
+    }
+  }
+
+  function redraw() {
+    for (const src of runSources()) derive(src);
+    setXLabels();
+    recompute();
+  }
+
+  function save() {
+    try { localStorage.setItem(STORE, JSON.stringify(settings)); } catch (e) { /* private mode */ }
+  }
+
+  function bindControls() {
+    const bar = document.getElementById("plot-controls");
+    if (!bar || bar.dataset.bound) return;
+    bar.dataset.bound = "1";
+    const slider = bar.querySelector("#smoothing"), shown = bar.querySelector("#smoothing-value");
+    const logY = bar.querySelector("#log-y"), xAxis = bar.querySelector("#x-axis");
+    slider.value = settings.smoothing; shown.textContent = Number(settings.smoothing).toFixed(2);
+    logY.checked = settings.logY; xAxis.value = settings.x;
+    slider.addEventListener("input", () => {
+      settings.smoothing = Number(slider.value); shown.textContent = settings.smoothing.toFixed(2);
+      save(); redraw();
+    });
+    logY.addEventListener("change", () => { settings.logY = logY.checked; save(); setLogY(); });
+    xAxis.addEventListener("change", () => { settings.x = xAxis.value; save(); redraw(); });
+  }
+
+  // doc: the embedded Bokeh document; runMeta: {id: {group, stepsPerEpoch, batch}}
+  function attach(document_, runMeta) {
+    doc = document_;
+    runs = runMeta || {};
+    ema.clear();
+    bindControls();
+    redraw();
+    setLogY();
+  }
+
+  window.labPlots = { attach, append, count, redraw, schedule, settings, recomputed: 0,
+                      setRuns(runMeta) { runs = runMeta; } };
+})();
