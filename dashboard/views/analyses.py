@@ -12,7 +12,7 @@ from dashboard.analyses import request_analysis
 from dashboard.figures.analyses import analysis_figure, series_rows
 from dashboard.live.routing import stream_path
 from dashboard.ids import parse_id
-from dashboard.models import Analysis, Experiment, Run
+from dashboard.models import Analysis, Experiment, Run, Status
 from dashboard.views.access import editable_experiment
 from trainer.analysis.by_name import ANALYSIS_KINDS, SCHEMAS
 
@@ -28,6 +28,9 @@ def _form_params(kind: str, post) -> dict:
     return params
 
 
+EVERY_RUN = "all"  # the run select's choice that asks for the analysis of every finished run's final weights
+
+
 @login_required
 @require_POST
 def analysis_request(request, pk):
@@ -37,9 +40,12 @@ def analysis_request(request, pk):
     try:
         if kind not in ANALYSIS_KINDS:
             raise ValueError(f"kind must be one of {', '.join(ANALYSIS_KINDS)}; got {kind!r}")
+        params = _form_params(kind, request.POST)
+        if request.POST.get("run") == EVERY_RUN and kind != "interpolation":
+            return _request_for_every_run(request, experiment, kind, params, back)
         run = experiment.runs.filter(pk=parse_id(request.POST.get("run"))).first()
         run_b = _far_end(request, request.POST.get("run_b")) if kind == "interpolation" else None
-        analysis = request_analysis(experiment, kind, _form_params(kind, request.POST), run, run_b,
+        analysis = request_analysis(experiment, kind, params, run, run_b,
                                     epoch=request.POST.get("epoch") or None, user=request.user)
     except ValueError as err:
         messages.error(request, f"Analysis not requested: {err}")
@@ -49,6 +55,22 @@ def analysis_request(request, pk):
     else:
         messages.info(request, f"The same {kind} analysis of the same weights exists (#{analysis.pk}, "
                                f"{analysis.status}): served from the database, not computed again.")
+    return redirect(back)
+
+
+def _request_for_every_run(request, experiment, kind, params, back):
+    """The analysis of every finished run's final weights, in one action: each new one queued,
+    each existing one kept."""
+    runs = list(experiment.runs.filter(status=Status.DONE).order_by("pk"))
+    if not runs:
+        raise ValueError("run: no run has finished yet")
+    if request.POST.get("epoch"):
+        raise ValueError("epoch: leave it blank to analyse every run's final weights")
+    analyses = [request_analysis(experiment, kind, params, run, user=request.user) for run in runs]
+    queued = sum(bool(getattr(a, "created_now", False)) for a in analyses)
+    kept = len(analyses) - queued
+    messages.success(request, f"Queued the {kind} analysis of {queued} run{'s' if queued != 1 else ''}"
+                              + (f"; {kept} already computed or under way, kept" if kept else "") + ".")
     return redirect(back)
 
 

@@ -255,3 +255,56 @@ def test_it_maps_the_hessian_and_the_landscape_of_a_kept_snapshot(client, alice,
     analyses = {a.kind: a for a in Analysis.objects.filter(experiment=exp)}
     assert {a.epoch for a in analyses.values()} == {1}
     assert analyses["hessian"].weights == weights_identity(sb, 1) != weights_identity(sb, None)
+
+
+def test_one_action_asks_for_the_sharpness_of_every_finished_run_and_the_section_tabulates_it(client, alice, experiment):
+    """"every finished run" queues one analysis per run (existing ones kept); the analyses section
+    lists each run's values and per role the mean ± std, computed here with numpy."""
+    import dataclasses
+
+    import numpy as np
+
+    from dashboard.models import Experiment
+    from tests.dashboard.conftest import TINY
+
+    experiment = Experiment.objects.create(owner=alice, name="two seeds", config=dataclasses.replace(TINY, seeds=2).to_dict())
+    runs = executor.create_runs(experiment)
+    assert len(runs) == 4
+    from dashboard.analyses import weights_path
+
+    for run in runs:
+        run.claim("t")
+        run.finish(Status.DONE, {"test_acc": 0.5})
+        path = weights_path(run, None)  # the weights are not read until an analysis runs
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"weights of run %d" % run.pk)
+    client.force_login(alice)
+    url = reverse("analysis-request", args=[experiment.pk])
+    post = {"kind": "sharpness", "run": "all", "epsilons": "0.001", "max_iter": "2", "restarts": "0"}
+    response = client.post(url, post, follow=True)
+    assert f"Queued the sharpness analysis of {len(runs)} runs." in response.content.decode(), [str(m) for m in response.context["messages"]]
+    assert sorted(Analysis.objects.filter(kind="sharpness").values_list("run_id", flat=True)) == [r.pk for r in runs]
+    again = client.post(url, post, follow=True).content.decode()
+    assert f"Queued the sharpness analysis of 0 runs; {len(runs)} already computed or under way, kept." in again
+    assert Analysis.objects.filter(kind="sharpness").count() == len(runs)
+
+    values = {}
+    for i, analysis in enumerate(Analysis.objects.filter(kind="sharpness").select_related("run").order_by("pk")):
+        value = 1.5 + 10 * i
+        values.setdefault(analysis.run.role, []).append(value)
+        Analysis.objects.filter(pk=analysis.pk).update(status=Status.DONE, result={
+            "entries": [{"epsilon": 0.001, "value": value}], "options": {}})
+    html = client.get(reverse("experiment-detail", args=[experiment.pk])).content.decode()
+    table = html.split('id="sharpness-by-run"')[1].split("</table>")[0]
+    for role, vs in values.items():
+        cell = f"{np.mean(vs):.4g}" + (f" ± {np.std(vs, ddof=1):.2g}" if len(vs) > 1 else "")
+        assert f"{role} mean ± std (n = {len(vs)})</th>\n      <td>{cell}</td>" in table, (role, cell, table)
+    if "SB" in values and "LB" in values:
+        assert f"LB is {np.mean(values['LB']) / np.mean(values['SB']):.3g}× as sharp as SB" in html
+
+
+def test_every_run_refuses_a_snapshot_epoch_and_an_experiment_without_finished_runs(client, alice, experiment):
+    client.force_login(alice)
+    url = reverse("analysis-request", args=[experiment.pk])
+    html = client.post(url, {"kind": "sharpness", "run": "all"}, follow=True).content.decode()
+    assert "run: no run has finished yet" in html
