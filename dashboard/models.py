@@ -45,6 +45,9 @@ class Experiment(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     # the form's submission key (or an Idempotency-Key header): one experiment per key and owner
     submission = models.CharField(max_length=64, blank=True)
+    # the owner's labels, stored ",a,b," so that one label is found with tags__icontains=",a,"
+    tags = models.CharField(max_length=1000, blank=True)
+    notes = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -61,6 +64,13 @@ class Experiment(models.Model):
     @property
     def spec(self) -> ExperimentSpec:
         return ExperimentSpec.from_dict(self.config)
+
+    @property
+    def tag_list(self) -> list[str]:
+        return [tag for tag in self.tags.split(",") if tag]
+
+    def set_tags(self, tags) -> None:
+        self.tags = f",{','.join(tags)}," if tags else ""
 
     @property
     def planner(self):

@@ -14,6 +14,7 @@ urlpatterns = [
     path("experiments/<id:pk>/", experiments.experiment_detail, name="experiment-detail"),
     path("experiments/<id:pk>/runs/", experiments.experiment_runs, name="experiment-runs"),
     path("experiments/<id:pk>/delete/", experiments.experiment_delete, name="experiment-delete"),
+    path("experiments/<id:pk>/notes/", experiments.experiment_notes, name="experiment-notes"),
     path("experiments/<id:pk>/share/", share.share_create, name="share-create"),
     path("experiments/<id:pk>/share/<id:link_id>/revoke/", share.share_revoke, name="share-revoke"),
     path("experiments/<id:pk>/export.csv", export.export_csv, name="export-csv"),

@@ -24,7 +24,7 @@ from bokeh.models import ColumnDataSource, GlyphRenderer, HoverTool, Label, Lege
 
 from dashboard.figures.series import load_series
 from dashboard.figures.style import ROLE_COLORS, new_figure, role_colors
-from trainer import data
+from trainer.catalog import dataset_info
 from trainer.config import TrainConfig
 from trainer.kinds.records import EPOCH_METRICS
 
@@ -60,10 +60,15 @@ def run_label(run, with_experiment: bool = False) -> str:
 
 
 def run_geometry(run) -> dict:
-    """What the page needs to put a run's points on another x axis: its batch and steps per epoch."""
+    """What the page needs to put a run's points on another x axis: its batch and steps per epoch.
+    A finished run says what it trained with; before that they come from its config (the web
+    process reads no data files: the catalog's size stands in for a dataset without a subset)."""
+    final = run.final_metrics or {}
+    if final.get("batch_size") and final.get("steps") and final.get("epochs"):
+        return {"batch": int(final["batch_size"]), "stepsPerEpoch": max(1, int(final["steps"]) // int(final["epochs"]))}
     try:
         config = TrainConfig.from_dict(run.config)
-        n_train = config.subset or data.train_size(config.dataset, config.data_dir)
+        n_train = config.subset or dataset_info(config.dataset).n_train
         batch = config.resolved_batch_size(n_train)
         return {"batch": batch, "stepsPerEpoch": max(1, n_train // batch)}
     except Exception:  # a config this version cannot read: its curves keep their own x

@@ -3,6 +3,7 @@ the rows of its runs for an open page, and deleting it."""
 import json
 
 from django.conf import settings
+from django.db.models import Q
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -38,7 +39,10 @@ def experiment_list(request):
     experiments = Experiment.objects.visible_to(request.user).select_related("owner").prefetch_related("runs")
     q = request.GET.get("q", "").strip()
     if q:
-        experiments = experiments.filter(name__icontains=q)
+        experiments = experiments.filter(Q(name__icontains=q) | Q(tags__icontains=q) | Q(notes__icontains=q))
+    tag = request.GET.get("tag", "").strip()
+    if tag:
+        experiments = experiments.filter(tags__icontains=f",{tag},")
     filters = {key: request.GET.get(key, "") for key in ("kind", "status", "owner")}
     if filters["kind"]:
         experiments = experiments.filter(kind=filters["kind"])
@@ -56,7 +60,7 @@ def experiment_list(request):
     return render(request, "dashboard/experiment_list.html", {
         "rows": rows, "ws_path": stream_path(), "q": q, "filters": filters, "sort": sort, "owners": owners,
         "kinds": [(k.name, k.label) for k in KINDS.values()], "statuses": [s for s, _ in Status.choices],
-        "filtered": bool(q or any(filters.values()))})
+        "filtered": bool(q or tag or any(filters.values())), "tag": tag})
 
 
 @login_required
@@ -87,6 +91,43 @@ def experiment_detail(request, pk):
     return _render_detail(request, experiment, token=request.GET.get("token"))
 
 
+MAX_TAGS, MAX_TAG_LENGTH, MAX_NOTES = 20, 40, 20000
+
+
+def parse_tags(raw: str) -> list[str]:
+    """"sam, adam ,sam" -> ["sam", "adam"]; ValueError naming the field and the fix."""
+    tags = list(dict.fromkeys(tag.strip() for tag in raw.split(",") if tag.strip()))
+    if len(tags) > MAX_TAGS:
+        raise ValueError(f"tags: at most {MAX_TAGS} tags (got {len(tags)}); remove some")
+    for tag in tags:
+        if len(tag) > MAX_TAG_LENGTH:
+            raise ValueError(f"tags: {tag[:20]!r}... is longer than {MAX_TAG_LENGTH} characters; shorten it")
+        if any(ord(c) < 32 for c in tag):
+            raise ValueError("tags: a tag holds a control character; type plain text")
+    return tags
+
+
+@login_required
+@require_POST
+def experiment_notes(request, pk):
+    """The owner's tags and notes for an experiment; what was typed stays in the form on an error."""
+    experiment = editable_experiment(request, pk)
+    notes = request.POST.get("notes", "").replace("\r\n", "\n")
+    try:
+        tags = parse_tags(request.POST.get("tags", ""))
+        if len(notes) > MAX_NOTES:
+            raise ValueError(f"notes: at most {MAX_NOTES} characters (got {len(notes)}); shorten them")
+    except ValueError as err:
+        messages.error(request, f"Not saved: {err}")
+        typed = {"tags": request.POST.get("tags", ""), "notes": notes}
+        return _render_detail(request, experiment, token=None, typed=typed, status=400)
+    experiment.set_tags(tags)
+    experiment.notes = notes
+    experiment.save(update_fields=["tags", "notes", "updated"])
+    messages.success(request, "Saved the tags and notes.")
+    return redirect(reverse("experiment-detail", args=[experiment.pk]) + "#notes")
+
+
 def shared_experiment(request, token):
     experiment = ShareLink.experiment_for(token)
     if experiment is None:
@@ -114,7 +155,7 @@ def reproduce(experiment, runs) -> dict:
             "run_commands": commands}
 
 
-def _render_detail(request, experiment, token):
+def _render_detail(request, experiment, token, typed=None, status=200):
     can_edit = experiment.can_edit(request.user)
     runs = list(experiment.runs.all())  # read before the points: live messages after this are newer
     query = f"?token={token}" if token and not can_edit else ""
@@ -135,8 +176,9 @@ def _render_detail(request, experiment, token):
         "share_links": experiment.share_links.order_by("-created") if can_edit else [],
         "config": experiment.config, "debug": settings.DEBUG, "reproduce": reproduce(experiment, runs),
         **results_context(experiment, runs, query),
+        "typed": typed or {"tags": ", ".join(experiment.tag_list), "notes": experiment.notes},
     }
-    return render(request, "dashboard/experiment_detail.html", context)
+    return render(request, "dashboard/experiment_detail.html", context, status=status)
 
 
 def experiment_runs(request, pk):

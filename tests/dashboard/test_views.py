@@ -200,3 +200,37 @@ def test_a_plot_without_points_has_axes_and_says_it_waits(client, experiment, al
     placeholders = [n["attributes"] for n in nodes if n.get("name") == "ColumnDataSource"
                     and str(n["attributes"].get("name", "")).startswith("waiting:")]
     assert len(placeholders) == 4 and all(p["data"]["entries"] for p in placeholders)
+
+
+def test_the_owner_tags_and_annotates_an_experiment_and_the_list_finds_it_by_them(client, experiment, alice, bob):
+    client.force_login(alice)
+    url = reverse("experiment-notes", args=[experiment.pk])
+    response = client.post(url, {"tags": " adam, baseline ,adam,, ", "notes": "SB 32 vs LB 10%\r\nrerun after the fix"})
+    assert response.status_code == 302
+    experiment.refresh_from_db()
+    assert experiment.tag_list == ["adam", "baseline"] and experiment.notes == "SB 32 vs LB 10%\nrerun after the fix"
+    page = client.get(reverse("experiment-detail", args=[experiment.pk])).content.decode()
+    assert 'value="adam, baseline"' in page and "rerun after the fix" in page
+    listed = lambda **query: [row[0].pk for row in client.get(reverse("experiment-list"), query).context["rows"]]  # noqa: E731
+    assert listed(tag="baseline") == [experiment.pk] and listed(tag="base") == []
+    assert listed(q="rerun") == [experiment.pk] and listed(q="adam") == [experiment.pk]
+    client.force_login(bob)
+    assert client.post(url, {"tags": "mine"}).status_code == 404
+    experiment.refresh_from_db()
+    assert experiment.tag_list == ["adam", "baseline"]
+
+
+@pytest.mark.parametrize("tags, notes, message", [
+    (", ".join(f"t{i}" for i in range(21)), "", "tags: at most 20 tags (got 21); remove some"),
+    ("x" * 41, "", "is longer than 40 characters; shorten it"),
+    ("ok", "n" * 20001, "notes: at most 20000 characters (got 20001); shorten them"),
+])
+def test_bad_tags_or_notes_are_refused_on_the_field_and_what_was_typed_is_kept(client, experiment, alice, tags, notes, message):
+    client.force_login(alice)
+    response = client.post(reverse("experiment-notes", args=[experiment.pk]), {"tags": tags, "notes": notes})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert message in html
+    assert f'value="{tags}"' in html and (notes[:50] in html)
+    experiment.refresh_from_db()
+    assert experiment.tags == "" and experiment.notes == ""
