@@ -22,6 +22,9 @@ from dashboard.celery import ANALYSIS_TASK, TRAIN_TASK
 from dashboard.dispatched import Dispatched, Status, ago
 from dashboard.live.publisher import publish
 from trainer.kinds import get_kind
+from trainer.catalog import dataset_info
+from trainer.config import TrainConfig
+from trainer.kinds.estimate import RunState, remaining_seconds
 from trainer.kinds.records import FINISHED, experiment_status
 from trainer.kinds.spec import ExperimentSpec
 
@@ -110,16 +113,17 @@ class Experiment(models.Model):
         return status
 
     def progress_and_eta(self) -> tuple[float, float | None]:
-        """Mean run progress, and seconds left extrapolated from the time spent so far."""
+        """Mean run progress, and seconds left: the running runs' own ETAs (from their measured
+        step times) plus the queued runs' modelled cost, scaled by how far the model was off on
+        the runs measured so far (trainer.kinds.estimate.remaining_seconds)."""
         runs = list(self.runs.all())  # uses prefetch_related("runs") when the caller did
         if not runs:
             return 0.0, None
         progress = sum(r.progress for r in runs) / len(runs)
-        starts = [r.started for r in runs if r.started]
-        if not starts or progress <= 0 or progress >= 1:
-            return progress, (0.0 if progress >= 1 else None)
-        elapsed = (timezone.now() - min(starts)).total_seconds()
-        return progress, elapsed * (1 - progress) / progress
+        if progress >= 1:
+            return progress, 0.0
+        states = [state for state in (r.eta_state() for r in runs) if state is not None]
+        return progress, remaining_seconds(states, settings.LBLAB_TRAIN_SLOTS) if states else None
 
     def to_dict(self) -> dict:
         progress, eta = self.progress_and_eta()
@@ -187,6 +191,19 @@ class Run(Dispatched):
             self.refresh_from_db()
             self.experiment.refresh_status()
         return bool(taken)
+
+    def eta_state(self) -> RunState | None:
+        """This run as the experiment's ETA sees it; None for a config this version cannot read."""
+        try:
+            config = TrainConfig.from_dict(self.config)
+            info = dataset_info(config.dataset)
+        except Exception:
+            return None
+        n_train = config.subset or info.n_train
+        end = self.finished if self.status == Status.DONE and self.finished else timezone.now()
+        elapsed = (end - self.started).total_seconds() if self.started else None
+        return RunState(self.status, self.progress, elapsed, self.eta_seconds, config.net, n_train, info.n_test,
+                        config.resolved_batch_size(n_train), config.total_steps(n_train))
 
     def report_progress(self, progress: float, eta_seconds: float | None) -> None:
         Run.objects.filter(pk=self.pk).update(progress=progress, eta_seconds=eta_seconds, heartbeat=timezone.now())

@@ -42,6 +42,8 @@ LBLAB_DEVICE = env_str("LBLAB_DEVICE")
 LBLAB_STALE_AFTER_S = env_float("LBLAB_STALE_AFTER_S", 600.0, minimum=1.0)
 # A message received by a worker but not claimed within this many seconds is taken as lost
 # (its worker died on receipt) and its run or analysis is queued again.
+# training slots across the workers (one per worker with --concurrency 1): the experiments' ETA
+LBLAB_TRAIN_SLOTS = env_int("LBLAB_TRAIN_SLOTS", 1, 1)
 LBLAB_CLAIM_TIMEOUT_S = env_float("LBLAB_CLAIM_TIMEOUT_S", 120.0, minimum=1.0)
 # Live metric flushes: at most one per this many seconds per run.
 LBLAB_FLUSH_INTERVAL_S = env_float("LBLAB_FLUSH_INTERVAL_S", 0.3, minimum=0.0)

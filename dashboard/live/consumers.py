@@ -75,7 +75,8 @@ class ExperimentConsumer(ForwardingConsumer):
         await self.join(group_name(experiment_id))
 
     # group messages: the "type" with its dot as an underscore names the handler
-    run_metrics = run_progress = run_status = analysis_status = experiment_runs = ForwardingConsumer.forward
+    run_metrics = run_progress = run_status = analysis_status = experiment_runs = experiment_summary = \
+        ForwardingConsumer.forward
 
     async def share_revoked(self, event):
         if self.token and event["token"] == self.token:

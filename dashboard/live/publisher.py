@@ -60,8 +60,10 @@ def publish_runs_added(experiment_id: int, run_ids: list[int]) -> bool:
 
 
 def publish_experiment_summary(experiment) -> bool:
-    """The experiment's row on the experiments list: status, mean progress and ETA, to its owner's lists."""
+    """The experiment's status, mean progress and ETA: to its owner's lists (its row) and to its
+    own page (the header)."""
     progress, eta = experiment.progress_and_eta()
     message = {"type": "experiment.summary", "experiment": experiment.pk, "status": experiment.status,
                "progress": progress, "eta_seconds": eta}
-    return _send(owner_group(experiment.owner_id), message) & _send(STAFF_GROUP, message)
+    return (_send(owner_group(experiment.owner_id), message) & _send(STAFF_GROUP, message)
+            & _send(group_name(experiment.pk), message))

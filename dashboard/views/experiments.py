@@ -169,6 +169,7 @@ def _render_detail(request, experiment, token, typed=None, status=200):
         "runs": _live_runs(runs),
     }
     progress, eta = experiment.progress_and_eta()
+    live["eta"] = eta
     context = {
         "experiment": experiment, "runs": runs, "can_edit": can_edit, "token": token, "query": query,
         "figure": experiment_figure(runs), "live": live, "progress": progress, "eta": eta,

@@ -59,7 +59,14 @@
     setProgress(runId, progress, eta);
     const ids = Object.keys(runs);
     const mean = ids.reduce((acc, id) => acc + runs[id].progress, 0) / ids.length;
-    setProgress("experiment", mean, null);
+    setProgress("experiment", mean, experimentEta());
+  }
+
+  // the server's ETA of the whole experiment (experiment.summary, every few seconds), counted down
+  let summary = { eta: live.eta, at: Date.now() };
+  function experimentEta() {
+    if (summary.eta === null || summary.eta === undefined) return null;
+    return Math.max(0, summary.eta - (Date.now() - summary.at) / 1000);
   }
 
   const FINISHED = ["done", "failed", "cancelled"];
@@ -183,6 +190,11 @@
     if ((msg.runs || []).some((id) => !runs[id])) refreshRuns();
   }));
   labStream.on("run.metrics", whenEmbedded(onMetrics));
+  labStream.on("experiment.summary", (msg) => {
+    summary = { eta: msg.eta_seconds, at: Date.now() };
+    setProgress("experiment", msg.progress, experimentEta());
+    setExperimentStatus(msg.status);
+  });
   labStream.on("run.progress", whenEmbedded((msg) => updateProgress(msg.run, msg.progress, msg.eta_seconds)));
   labStream.on("run.status", whenEmbedded((msg) => {
     updateProgress(msg.run, msg.progress, msg.eta_seconds);

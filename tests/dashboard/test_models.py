@@ -118,11 +118,18 @@ def test_it_derives_the_experiment_status_from_its_runs(experiment):
 
 
 def test_it_estimates_the_remaining_time_from_the_time_spent(experiment):
+    """SB is half done after 100 s and says 100 s more; LB, queued, costs what the model says,
+    scaled as SB's measured time is to its modelled one."""
     sb, lb = experiment.runs.all()
-    Run.objects.filter(pk=sb.pk).update(progress=0.5, started=timezone.now() - timedelta(seconds=100))
+    assert experiment.progress_and_eta() == (0.0, None)  # nothing measured yet
+    Run.objects.filter(pk=sb.pk).update(status=Status.RUNNING, progress=0.5, eta_seconds=100.0,
+                                        started=timezone.now() - timedelta(seconds=100))
+    sb.refresh_from_db()
     progress, eta = experiment.progress_and_eta()
     assert progress == pytest.approx(0.25)
-    assert eta == pytest.approx(300, rel=0.05)  # 100 s for a quarter: 300 s for the rest
+    scale = 200 / sb.eta_state().modelled_s  # 100 s for half: 200 s measured for the whole run
+    assert eta == pytest.approx(100 + scale * lb.eta_state().modelled_s, rel=0.01)
+    assert lb.eta_state().batch == 128 and sb.eta_state().batch == 32
 
 
 def test_it_serialises_a_run_to_plain_json(experiment):

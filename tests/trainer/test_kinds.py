@@ -188,3 +188,24 @@ def test_every_kind_builds_its_tables_and_summary_from_runs_missing_any_metric(n
         kind.summary(SPEC, options, records)
 
     check()
+
+
+def test_the_experiment_eta_scales_the_queued_runs_by_how_far_the_model_was_off_on_the_measured_ones():
+    from trainer.kinds.estimate import RunState, remaining_seconds
+
+    def run(status, batch, steps, progress=0.0, elapsed=None, eta=None):
+        return RunState(status, progress, elapsed, eta, "mlp", 4000, 1000, batch, steps)
+
+    sb_done = run("done", 32, 12500, 1.0, elapsed=None)
+    done = RunState("done", 1.0, 2 * sb_done.modelled_s, None, "mlp", 4000, 1000, 32, 12500)  # twice the model
+    lb_running = run("running", 400, 1000, 0.5, elapsed=10.0, eta=10.0)
+    lb_queued = run("queued", 400, 1000)
+    sb_queued = run("queued", 32, 12500)
+    # the running run's ratio: 10 s / 0.5 / its modelled time; the done run's is 2: the median of two is the larger
+    ratio_running = 10.0 / 0.5 / lb_running.modelled_s
+    scale = max(2.0, ratio_running)
+    expected = 10.0 + scale * (lb_queued.modelled_s + sb_queued.modelled_s)
+    assert remaining_seconds([done, lb_running, lb_queued, sb_queued]) == pytest.approx(expected)
+    assert remaining_seconds([done, lb_running, lb_queued, sb_queued], workers=2) == pytest.approx(expected / 2)
+    assert remaining_seconds([lb_queued, sb_queued]) is None  # nothing measured yet
+    assert remaining_seconds([done]) == 0.0

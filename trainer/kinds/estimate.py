@@ -75,3 +75,52 @@ def estimate(kind: Kind, spec, options) -> Estimate:
         seconds += _run_seconds(config.net, n_train, info.n_test, batch, steps, epochs)
     seconds += sum(_analysis_seconds(a, spec.net, n_train, info.n_test) for a in analyses)
     return Estimate(len(runs), len(analyses), seconds)
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What an experiment's ETA needs of one run: where it stands and what it costs."""
+    status: str  # "queued", "running", "done", ...
+    progress: float  # fraction of its steps done
+    elapsed_s: float | None  # seconds since it started (None: not started)
+    eta_s: float | None  # its own ETA, from its measured step times (running runs)
+    net: str
+    n_train: int
+    n_test: int
+    batch: int
+    steps: int
+
+    @property
+    def modelled_s(self) -> float:
+        epochs = math.ceil(self.steps / max(1, self.n_train // max(1, self.batch)))
+        return _run_seconds(self.net, self.n_train, self.n_test, self.batch, self.steps, epochs)
+
+
+def remaining_seconds(runs: list[RunState], workers: int = 1) -> float | None:
+    """Seconds until every run is done, on `workers` training slots.
+
+    A running run has its own ETA from its measured step times. A queued run costs what the
+    cost model says, scaled by how far the model was off on the runs measured so far (done,
+    or far enough along): a busy or a faster machine scales every queued run alike, and a
+    batch size's own cost per step stays the model's. None before anything was measured
+    (nothing started), 0 once every run is finished."""
+    pending = [r for r in runs if r.status in ("queued", "running")]
+    if not pending:
+        return 0.0
+    ratios = []
+    for r in runs:
+        if r.elapsed_s and r.modelled_s > 0:
+            if r.status == "done":
+                ratios.append(r.elapsed_s / r.modelled_s)
+            elif r.status == "running" and r.progress >= 0.05:
+                ratios.append(r.elapsed_s / r.progress / r.modelled_s)
+    if not ratios:
+        return None
+    scale = sorted(ratios)[len(ratios) // 2]
+    left = 0.0
+    for r in pending:
+        if r.status == "running" and r.eta_s is not None:
+            left += r.eta_s
+        else:
+            left += scale * r.modelled_s * (1 - min(r.progress, 1.0))
+    return left / max(1, workers)
