@@ -3,9 +3,10 @@
 
     .venv/bin/python bench/bench_eta.py [--preset gap] [--epochs 100]
 
-Polls the experiment's ETA (the one the list and the page header show) every second and
-prints, at 25%, 50% and 75% progress, the ETA against the time the experiment then really
-took, and the form's estimate against the whole run time.
+Polls the experiment's ETA (the one the list and the page header show) every second until
+the experiment is complete (its analyses too) and prints, at 25%, 50% and 75% progress,
+the ETA against the time the experiment then really took, and the form's estimate against
+the whole time.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import dataclasses, json, time
 from django.contrib.auth import get_user_model
 from dashboard import executor
 from dashboard.models import Experiment
+from dashboard.results import Results
 from trainer.kinds import KINDS, PRESETS
 from trainer.kinds.estimate import estimate
 preset = PRESETS[%(preset)r]
@@ -40,7 +42,7 @@ while True:
     e = Experiment.objects.prefetch_related("runs").get(pk=e.pk)
     progress, eta = e.progress_and_eta()
     samples.append((time.monotonic() - start, progress, eta))
-    if e.status in ("done", "failed", "cancelled"):
+    if e.status in ("failed", "cancelled") or Results(e).complete():  # its analyses too
         break
     time.sleep(1.0)
 print("RESULT " + json.dumps({"status": e.status, "total": time.monotonic() - start, "estimate": form_estimate,

@@ -24,7 +24,7 @@ from dashboard.live.publisher import publish
 from trainer.kinds import get_kind
 from trainer.catalog import dataset_info
 from trainer.config import TrainConfig
-from trainer.kinds.estimate import RunState, remaining_seconds
+from trainer.kinds.estimate import RunState, planned_analysis_seconds, remaining_seconds
 from trainer.kinds.records import FINISHED, experiment_status
 from trainer.kinds.spec import ExperimentSpec
 
@@ -120,10 +120,23 @@ class Experiment(models.Model):
         if not runs:
             return 0.0, None
         progress = sum(r.progress for r in runs) / len(runs)
-        if progress >= 1:
-            return progress, 0.0
+        if self.status in (Status.FAILED, Status.CANCELLED):
+            return progress, 0.0  # what a failed run would unlock never comes
         states = [state for state in (r.eta_state() for r in runs) if state is not None]
-        return progress, remaining_seconds(states, settings.LBLAB_TRAIN_SLOTS) if states else None
+        if not states:
+            return progress, None
+        return progress, remaining_seconds(states, settings.LBLAB_TRAIN_SLOTS, self._analyses_left_modelled_s())
+
+    def _analyses_left_modelled_s(self) -> float:
+        """The modelled cost of the plan's analyses not finished yet (each as the mean planned one)."""
+        try:
+            costs = planned_analysis_seconds(self.planner, self.spec, self.options)
+        except Exception:  # a stored design this version cannot plan
+            return 0.0
+        if not costs:
+            return 0.0
+        finished = self.analyses.filter(status__in=FINISHED).count()
+        return max(0, len(costs) - finished) * sum(costs) / len(costs)
 
     def to_dict(self) -> dict:
         progress, eta = self.progress_and_eta()

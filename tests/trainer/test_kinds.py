@@ -209,3 +209,4 @@ def test_the_experiment_eta_scales_the_queued_runs_by_how_far_the_model_was_off_
     assert remaining_seconds([done, lb_running, lb_queued, sb_queued], workers=2) == pytest.approx(expected / 2)
     assert remaining_seconds([lb_queued, sb_queued]) is None  # nothing measured yet
     assert remaining_seconds([done]) == 0.0
+    assert remaining_seconds([done], analyses_modelled_s=50.0) == pytest.approx(2 * 50.0)  # the plan's analyses, scaled

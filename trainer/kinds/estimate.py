@@ -96,16 +96,25 @@ class RunState:
         return _run_seconds(self.net, self.n_train, self.n_test, self.batch, self.steps, epochs)
 
 
-def remaining_seconds(runs: list[RunState], workers: int = 1) -> float | None:
+def planned_analysis_seconds(kind: Kind, spec, options) -> list[float]:
+    """The modelled cost of each analysis the plan makes (the sharpness of every final model, ...)."""
+    info = DATASETS[spec.dataset]
+    n_train = spec.subset or info.n_train
+    _, analyses = simulate(kind, spec, options)
+    return [_analysis_seconds(a, spec.net, n_train, info.n_test) for a in analyses]
+
+
+def remaining_seconds(runs: list[RunState], workers: int = 1, analyses_modelled_s: float = 0.0) -> float | None:
     """Seconds until every run is done, on `workers` training slots.
 
     A running run has its own ETA from its measured step times. A queued run costs what the
     cost model says, scaled by how far the model was off on the runs measured so far (done,
     or far enough along): a busy or a faster machine scales every queued run alike, and a
-    batch size's own cost per step stays the model's. None before anything was measured
-    (nothing started), 0 once every run is finished."""
+    batch size's own cost per step stays the model's. The plan's analyses still to come
+    (analyses_modelled_s, as the model costs them) are scaled alike. None before anything
+    was measured (nothing started), 0 once everything is finished."""
     pending = [r for r in runs if r.status in ("queued", "running")]
-    if not pending:
+    if not pending and analyses_modelled_s <= 0:
         return 0.0
     ratios = []
     for r in runs:
@@ -123,4 +132,4 @@ def remaining_seconds(runs: list[RunState], workers: int = 1) -> float | None:
             left += r.eta_s
         else:
             left += scale * r.modelled_s * (1 - min(r.progress, 1.0))
-    return left / max(1, workers)
+    return (left + scale * analyses_modelled_s) / max(1, workers)
