@@ -20,11 +20,9 @@ from django.utils import timezone
 
 from dashboard.celery import ANALYSIS_TASK, TRAIN_TASK
 from dashboard.dispatched import Dispatched, Status, ago
+from dashboard.eta import experiment_eta, run_state
 from dashboard.live.publisher import publish
 from trainer.kinds import get_kind
-from trainer.catalog import dataset_info
-from trainer.config import TrainConfig
-from trainer.kinds.estimate import RunState, planned_analysis_seconds, remaining_seconds
 from trainer.kinds.records import FINISHED, experiment_status
 from trainer.kinds.spec import ExperimentSpec
 
@@ -122,21 +120,7 @@ class Experiment(models.Model):
         progress = sum(r.progress for r in runs) / len(runs)
         if self.status in (Status.FAILED, Status.CANCELLED):
             return progress, 0.0  # what a failed run would unlock never comes
-        states = [state for state in (r.eta_state() for r in runs) if state is not None]
-        if not states:
-            return progress, None
-        return progress, remaining_seconds(states, settings.LBLAB_TRAIN_SLOTS, self._analyses_left_modelled_s())
-
-    def _analyses_left_modelled_s(self) -> float:
-        """The modelled cost of the plan's analyses not finished yet (each as the mean planned one)."""
-        try:
-            costs = planned_analysis_seconds(self.planner, self.spec, self.options)
-        except Exception:  # a stored design this version cannot plan
-            return 0.0
-        if not costs:
-            return 0.0
-        finished = self.analyses.filter(status__in=FINISHED).count()
-        return max(0, len(costs) - finished) * sum(costs) / len(costs)
+        return progress, experiment_eta(self, runs)
 
     def to_dict(self) -> dict:
         progress, eta = self.progress_and_eta()
@@ -205,18 +189,9 @@ class Run(Dispatched):
             self.experiment.refresh_status()
         return bool(taken)
 
-    def eta_state(self) -> RunState | None:
-        """This run as the experiment's ETA sees it; None for a config this version cannot read."""
-        try:
-            config = TrainConfig.from_dict(self.config)
-            info = dataset_info(config.dataset)
-        except Exception:
-            return None
-        n_train = config.subset or info.n_train
-        end = self.finished if self.status == Status.DONE and self.finished else timezone.now()
-        elapsed = (end - self.started).total_seconds() if self.started else None
-        return RunState(self.status, self.progress, elapsed, self.eta_seconds, config.net, n_train, info.n_test,
-                        config.resolved_batch_size(n_train), config.total_steps(n_train))
+    def eta_state(self):
+        """This run as the experiment's ETA sees it (dashboard/eta.py)."""
+        return run_state(self)
 
     def report_progress(self, progress: float, eta_seconds: float | None) -> None:
         Run.objects.filter(pk=self.pk).update(progress=progress, eta_seconds=eta_seconds, heartbeat=timezone.now())
