@@ -54,6 +54,12 @@ def plot_role(run) -> str:
     return f"{run.role} from SB epoch {run.tags['sb_epoch']}" if "sb_epoch" in run.tags else run.role
 
 
+def group_key(label: str) -> str:
+    """A group's label as it names the figure's sources ("mean:<group>:<metric>", split on ":")
+    and the page's runs: one spelling for both."""
+    return label.replace(":", "=")
+
+
 def run_label(run, with_experiment: bool = False) -> str:
     label = f"{run.role} seed {run.seed} (run {run.pk})"
     return f"{run.experiment.name}: {label}" if with_experiment else label
@@ -84,7 +90,7 @@ def experiment_figure(runs, series=None) -> dict:
 def curves_figure(lines, series=None) -> dict:
     """Run curves grouped: lines is [(run id, group, label)]; one colour, legend entry, bold mean
     and mean ± std band per group."""
-    lines = [(pk, group.replace(":", "="), label) for pk, group, label in lines]
+    lines = [(pk, group_key(group), label) for pk, group, label in lines]
     if series is None:
         series = load_series([pk for pk, _, _ in lines], PLOTTED)
     text = _skeleton(tuple(group for _, group, _ in lines))

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from dashboard import executor
-from dashboard.figures.runs import experiment_figure, plot_role, run_geometry
+from dashboard.figures.runs import experiment_figure, group_key, plot_role, run_geometry
 from dashboard.forms import ExperimentForm
 from dashboard.live.routing import stream_path
 from dashboard.models import Experiment, ShareLink, Status
@@ -136,7 +136,7 @@ def shared_experiment(request, token):
 
 
 def _live_runs(runs) -> dict:
-    return {run.pk: {"role": plot_role(run), "seed": run.seed, "status": run.status, "progress": run.progress,
+    return {run.pk: {"role": group_key(plot_role(run)), "seed": run.seed, "status": run.status, "progress": run.progress,
                      "lastSeq": run.last_seq, **run_geometry(run)} for run in runs}
 
 
