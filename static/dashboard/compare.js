@@ -37,9 +37,9 @@
       th.classList.add("sort-header");
       const sort = () => {
         const numeric = th.dataset.sort === "number";
-        const down = th.dataset.dir !== "asc";
+        const ascending = th.dataset.dir !== "asc"; // first click ascending, the next descending
         table.querySelectorAll("th[data-sort]").forEach((other) => { delete other.dataset.dir; });
-        th.dataset.dir = down ? "asc" : "desc";
+        th.dataset.dir = ascending ? "asc" : "desc";
         const body = table.tBodies[0];
         const value = (row) => {
           const cell = row.cells[col];
@@ -48,7 +48,7 @@
         };
         const rows = Array.from(body.rows).sort((a, b) => {
           const va = value(a), vb = value(b);
-          return (va < vb ? -1 : va > vb ? 1 : 0) * (down ? 1 : -1);
+          return (va < vb ? -1 : va > vb ? 1 : 0) * (ascending ? 1 : -1);
         });
         for (const row of rows) body.appendChild(row);
       };

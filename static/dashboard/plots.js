@@ -214,6 +214,5 @@
     setLogY();
   }
 
-  window.labPlots = { attach, append, count, redraw, schedule, settings, recomputed: 0,
-                      setRuns(runMeta) { runs = runMeta; } };
+  window.labPlots = { attach, append, count, settings, recomputed: 0 };
 })();
