@@ -20,19 +20,15 @@ from trainer.fields import ConfigError, hint_of, label_of
 from trainer.kinds import DEFAULT_KIND, DEFAULT_PRESET, KINDS, PRESETS, available_presets, get_kind
 from trainer.kinds.spec import LB_REMEDY_FIELDS, ExperimentSpec
 
-SPEC_FIELDS = ("dataset", "net", "optimizer", "lr", "sb_batch", "lb_batch", "epochs", "seeds", "subset")
+SPEC_FIELDS = ("dataset", "net", "optimizer", "lr", "sb_batch", "lb_batch", "epochs", "seeds", "subset",
+               "curvature_every")
 # settings a preset leaves editable: changing them keeps the experiment's preset
-EDITABLE = ("epochs", "seeds", "subset", "device")
+EDITABLE = ("epochs", "seeds", "subset", "device", "curvature_every")
 
 
 def _label(f: dataclasses.Field) -> str:
     text = label_of(f)
     return text[0].upper() + text[1:]
-
-
-def _inline(label: str) -> str:
-    """A label inside another ("Keep weights ..." -> "keep weights ..."), acronyms kept ("SAM rho")."""
-    return label if len(label) > 1 and label[1].isupper() else label[0].lower() + label[1:]
 
 
 def form_field(cls, name: str, *, label: str | None = None, required: bool | None = None) -> forms.Field:
@@ -111,37 +107,56 @@ def _whole(value):
     return int(value) if isinstance(value, float) and value >= 1 and value.is_integer() else value
 
 
+def _readers(name: str) -> str:
+    """The kinds whose plan reads the experiment setting `name`, as the page's data-kinds ("" for all)."""
+    kinds = [k.name for k in KINDS.values() if name not in k.ignores]
+    return "" if len(kinds) == len(KINDS) else " ".join(kinds)
+
+
+def preset_choices(presets) -> list:
+    """The one choice of what to run: per kind, its presets and then its own settings ("custom:<kind>")."""
+    groups = []
+    for kind in KINDS.values():
+        mine = [(p.key, p.title) for p in presets if p.kind == kind.name]
+        mine.append((f"custom:{kind.name}", f"Custom {kind.label.lower()}: your own settings"))
+        groups.append((f"{kind.label}: {kind.title} ({kind.source})", mine))
+    return groups + [("Other", [("custom", "Custom (the kind the request names)")])]
+
+
+def preset_keys(choices) -> list[str]:
+    return [key for _, options in choices for key, _ in options]
+
+
 class ExperimentForm(forms.Form):
     name = forms.CharField(max_length=200)
     # one per rendered form: the same form sent twice (a double click, a retry) makes one experiment
     submission = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
-    preset = forms.ChoiceField()
-    kind = forms.ChoiceField(required=False, label="Experiment kind",
-                             choices=[(k.name, f"{k.title[0].upper()}{k.title[1:]} ({k.source})")
-                                      for k in KINDS.values()],
-                             help_text="what the experiment runs, and what each finished run unlocks "
-                                       f"(empty: {DEFAULT_KIND})")
+    preset = forms.ChoiceField(label="What to run",
+                               help_text="a part of the paper with its settings, or your own settings of one kind")
+    # the kind of a plain "custom" choice (API clients); a preset or custom:<kind> names its own
+    kind = forms.ChoiceField(required=False, widget=forms.HiddenInput,
+                             choices=[(k.name, k.name) for k in KINDS.values()])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.presets = available_presets(settings.LBLAB_DATA_DIR)
-        self.fields["preset"].choices = [(p.key, p.title) for p in self.presets] + [("custom", "Custom")]
+        self.fields["preset"].choices = preset_choices(self.presets)
         for name in SPEC_FIELDS:
             self.fields[name] = form_field(ExperimentSpec, name)
+            self.fields[name].kinds = _readers(name)
         self.fields["dataset"] = forms.ChoiceField(choices=[(d, d) for d in DATASETS], label="Dataset",
                                                    help_text=self.fields["dataset"].help_text)
         self.fields["net"] = forms.ChoiceField(choices=[(n, n) for n in NETS], label="Network",
                                                help_text=self.fields["net"].help_text)
         for name, (options, kinds) in OPTION_FIELDS.items():
             field = form_field(options, name, required=False)
-            field.label = f"{', '.join(k.label for k in kinds)}: {_inline(field.label)}"
             field.kinds = " ".join(k.name for k in kinds)  # the page shows it only for these (form.js)
             self.fields[name] = field
         for name in LB_REMEDY_FIELDS:
             field = form_field(TrainConfig, name, required=False)
             if isinstance(field, forms.ChoiceField):
                 field.choices = [("", "none")] + [c for c in field.choices if c[0] != "none"]
-            field.label = f"LB remedy: {_inline(field.label)}"
+            field.kinds = _readers("lb_overrides")
             self.fields[f"lb_{name}"] = field
         if not self.is_bound:
             self.initial = {**self.initial_for(DEFAULT_PRESET), "submission": uuid.uuid4().hex, **self.initial}
@@ -159,8 +174,24 @@ class ExperimentForm(forms.Form):
                 options[name] = ", ".join(f"{v:g}" for v in value)
         return {**spec, **options, "kind": preset.kind, "preset": preset_key, "name": preset.title}
 
+    SECTIONS = (("What to run", ("name", "preset")), ("Data and network", ("dataset", "net", "subset")),
+                ("Training", ("optimizer", "lr", "sb_batch", "lb_batch", "epochs", "seeds")),
+                ("Live curvature", ("curvature_every",)),
+                ("Settings of the kind", tuple(OPTION_FIELDS)),
+                ("LB remedies (applied to every LB run)", tuple(f"lb_{n}" for n in LB_REMEDY_FIELDS)))
+
+    def groups(self) -> list[tuple[str, list]]:
+        """The visible fields in the form's sections; the page shows a field only for the kinds that read it."""
+        return [(title, [self[name] for name in names]) for title, names in self.SECTIONS]
+
     # -- what the fields say ---------------------------------------------------------------
     def kind_chosen(self):
+        """The chosen preset's kind ("custom:sweep": the sweep); for plain "custom", the kind field's."""
+        preset = self.cleaned_data.get("preset") or ""
+        if preset in PRESETS:
+            return get_kind(PRESETS[preset].kind)
+        if preset.startswith("custom:"):
+            return get_kind(preset.partition(":")[2])
         return get_kind(self.cleaned_data.get("kind") or DEFAULT_KIND)
 
     def options(self):
@@ -198,6 +229,8 @@ class ExperimentForm(forms.Form):
     def preset_key(self) -> str:
         """The chosen preset if the settings still match it (epochs, seeds and subset may change), else "custom"."""
         key = self.cleaned_data["preset"]
+        if key.startswith("custom:"):
+            return "custom"
         if key not in PRESETS:
             return "custom"
         preset = PRESETS[key]

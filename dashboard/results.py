@@ -6,6 +6,7 @@ from dashboard.models import Analysis, MetricPoint, Run
 from trainer.kinds.base import complete
 from trainer.kinds.paper import compare
 from trainer.kinds.records import AnalysisRecord, Records, RunRecord
+from trainer.kinds.verdict import cards
 
 
 def run_record(run: Run, history: dict | None = None) -> RunRecord:
@@ -47,6 +48,9 @@ class Results:
 
     def summary(self) -> list[str]:
         return self.kind.summary(self.spec, self.options, self.records)
+
+    def cards(self):
+        return cards(self.records)
 
     def complete(self) -> bool:
         return complete(self.kind, self.spec, self.options, self.records)

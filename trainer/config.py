@@ -91,6 +91,11 @@ class TrainConfig:
     noise_scale_every: int = setting(
         0, "estimate the gradient noise scale B_simple every this many steps (0 = off); small batch = batch/8", low=0)
     noise_scale_pairs: int = setting(4, "noise scale: (small, big) batch pairs per estimate", low=1)
+    curvature_every: int = setting(
+        0, "live curvature: the top Hessian eigenvalue of the training loss every this many steps (0 = off), "
+           "and for Adam the preconditioned one", low=0)
+    curvature_samples: int = setting(512, "live curvature: the fixed training subset it is measured on", low=1)
+    curvature_steps: int = setting(20, "live curvature: Lanczos steps at most per measurement (warm-started)", low=2)
 
     def __post_init__(self):
         tuples(self)

@@ -118,6 +118,7 @@ class Trainer:
         self.eval_time = 0.0    # of which spent in the per-epoch full-set evaluations
         self._stop = False
         self.last_noise_scale: float | None = None
+        self.curvature = None  # the live curvature's tracker, made at its first measurement
         if self.checkpoint_path and self.checkpoint_path.exists():
             self.load(self.checkpoint_path)
 
@@ -155,7 +156,8 @@ class Trainer:
                 self.step += 1
                 self.step_in_epoch += 1
                 measure = self.config.noise_scale_every and self.step % self.config.noise_scale_every == 0
-                if listening or measure:
+                curvature = self.config.curvature_every and self.step % self.config.curvature_every == 0
+                if listening or measure or curvature:
                     dt = time.perf_counter() - t0
                     metrics = {
                         "step": self.step, "epoch": self.epoch + self.step_in_epoch / self.steps_per_epoch,
@@ -164,6 +166,8 @@ class Trainer:
                     }
                     if measure:
                         metrics["b_simple"] = self.last_noise_scale = self._noise_scale()
+                    if curvature:
+                        metrics.update(self._curvature())
                     self._emit("on_step", metrics)
                 if self._stop:
                     break
@@ -295,6 +299,24 @@ class Trainer:
             big_batch=self.batch_size, n_pairs=self.config.noise_scale_pairs, seed=self.config.seed * 1_000_003 + self.step,
             bn_mode=self.config.bn_eval)
         return result.b_simple
+
+    def _curvature(self) -> dict[str, float]:
+        """λ_max of the training loss on a fixed subset (and Adam's λ_max of P^-1 H), warm-started from
+        the last measurement's eigenvectors; the model and the run's RNG are untouched."""
+        from trainer.analysis.curvature import CurvatureTracker, adam_preconditioner
+
+        if self.curvature is None:
+            self.curvature = CurvatureTracker(
+                self.data.x_train, self.data.y_train, n_samples=self.config.curvature_samples,
+                steps=self.config.curvature_steps, seed=self.config.seed, bn_mode=self.config.bn_eval)
+        pre = None
+        if isinstance(self.optimizer, torch.optim.Adam):
+            pre = adam_preconditioner(self.optimizer, [p for p in self.model.parameters() if p.requires_grad])
+        result = self.curvature.measure(self.model, pre)
+        out = {"lambda_max": result.lambda_max}
+        if result.lambda_max_pre is not None:
+            out["lambda_max_pre"] = result.lambda_max_pre
+        return out
 
     def _patience_exhausted(self) -> bool:
         return self.config.patience is not None and self.bad_epochs >= self.config.patience

@@ -20,13 +20,15 @@ import numpy as np
 from bokeh.core.serialization import Serializer
 from bokeh.embed import json_item
 from bokeh.layouts import gridplot
-from bokeh.models import ColumnDataSource, GlyphRenderer, HoverTool, Label, Legend, LegendItem, Line, Scatter, VArea
+from bokeh.models import (ColumnDataSource, GlyphRenderer, HoverTool, HSpan, Label, Legend, LegendItem, Line, Scatter,
+                          Text, VArea)
 
 from dashboard.figures.series import load_series
 from dashboard.figures.style import ROLE_COLORS, new_figure, role_colors
 from trainer.catalog import dataset_info
 from trainer.config import TrainConfig
-from trainer.kinds.records import EPOCH_METRICS
+from trainer.stability import stability_threshold, threshold_text
+from trainer.kinds.records import CURVATURE_METRICS, EPOCH_METRICS
 
 # (key, title, y label, [(metric, dash)], log y offered); the x axis is chosen on the page
 PANELS = (
@@ -37,7 +39,10 @@ PANELS = (
      [("train_acc", "solid"), ("test_acc", "dashed")], False),
     ("dist", "Distance from the initial weights", "||w - w0||", [("dist_init", "solid")], True),
 )
-PLOTTED = ("loss",) + EPOCH_METRICS
+# drawn when a run measures it (curvature_every): each group's stability threshold as a dotted line
+CURVATURE_PANEL = ("curv", "Curvature: top Hessian eigenvalue (dashed: Adam's, preconditioned)", "λ_max",
+                   [("lambda_max", "solid"), ("lambda_max_pre", "dashed")], True)
+PLOTTED = ("loss",) + CURVATURE_METRICS + EPOCH_METRICS
 PERCENT = frozenset({"acc", "train_acc", "test_acc"})
 RUN_TOOLTIPS = [("run", "$name"), ("x", "@xv{0,0.[00]}"), ("value", "@y{0,0.[0000]}"), ("smoothed", "@ys{0,0.[0000]}")]
 MEAN_TOOLTIPS = [("group", "$name"), ("x", "@x{0,0.[00]}"), ("mean", "@y{0,0.[0000]}"), ("std", "@std{0,0.[0000]}")]
@@ -81,23 +86,49 @@ def run_geometry(run) -> dict:
         return {}
 
 
+def thresholds(runs, group_of) -> dict[str, tuple[float, str]] | None:
+    """{group: (threshold, its name)} of the runs that measure live curvature (curvature_every):
+    the curvature each group's optimizer stays stable under, the first run's of the group; None
+    when no run measures it (the page has no curvature plot)."""
+    out: dict[str, tuple[float, str]] = {}
+    for run in runs:
+        config = run.config or {}
+        if not config.get("curvature_every"):
+            continue
+        group = group_key(group_of(run))
+        if group in out:
+            continue
+        optimizer, momentum = config.get("optimizer", "sgd"), float(config.get("momentum", 0) or 0)
+        lr = float((run.final_metrics or {}).get("lr") or config.get("lr") or 0)
+        if lr > 0:
+            momentum = momentum if optimizer == "sgd" else 0.0
+            out[group] = (stability_threshold(optimizer, lr, momentum), f"{group}: {threshold_text(optimizer, lr, momentum)}")
+    return out or None
+
+
 def experiment_figure(runs, series=None) -> dict:
     """The experiment's plots as a json_item (one document: the page looks sources up by name)."""
     runs = list(runs)
-    return curves_figure([(run.pk, plot_role(run), run_label(run)) for run in runs], series)
+    return curves_figure([(run.pk, plot_role(run), run_label(run)) for run in runs], series,
+                         thresholds(runs, plot_role))
 
 
-def curves_figure(lines, series=None) -> dict:
+def curves_figure(lines, series=None, curvature=None) -> dict:
     """Run curves grouped: lines is [(run id, group, label)]; one colour, legend entry, bold mean
-    and mean ± std band per group."""
+    and mean ± std band per group. curvature: {group: (threshold, text)} adds the curvature plot."""
     lines = [(pk, group_key(group), label) for pk, group, label in lines]
     if series is None:
         series = load_series([pk for pk, _, _ in lines], PLOTTED)
-    text = _skeleton(tuple(group for _, group, _ in lines))
+    text = _skeleton(tuple(group for _, group, _ in lines), curvature is not None)
     for i, (pk, _, label) in enumerate(lines):  # the skeleton names sources and lines by position
         text = text.replace(f'"r#{i}:', f'"r{pk}:').replace(f'"run#{i}"', json.dumps(label))
     item = json.loads(text)
     serializer = Serializer(deferred=False)
+    for source in _named_sources(item["doc"], THRESHOLD):
+        group = source["attributes"]["name"][len(THRESHOLD):]
+        if group in (curvature or {}):
+            value, label = curvature[group]
+            source["attributes"]["data"] = serializer.encode({"x": [0.0], "y": [value], "text": [label]})
     for source in _named_sources(item["doc"]):
         run, _, metric = source["attributes"]["name"][1:].partition(":")
         xy = series.get((int(run), metric))
@@ -108,21 +139,26 @@ def curves_figure(lines, series=None) -> dict:
     return item
 
 
-def _named_sources(node):
-    """The serialized per-run ColumnDataSources ("r<id>:<metric>") in a json_item document."""
+def _named_sources(node, prefix: str | None = None):
+    """The serialized per-run ColumnDataSources ("r<id>:<metric>") in a json_item document, or
+    those whose name starts with prefix."""
     if isinstance(node, dict):
-        if node.get("name") == "ColumnDataSource" and re.match(r"r\d+:", str(node.get("attributes", {}).get("name", ""))):
+        name = str(node.get("attributes", {}).get("name", ""))
+        if node.get("name") == "ColumnDataSource" and (name.startswith(prefix) if prefix else re.match(r"r\d+:", name)):
             yield node
             return
         for value in node.values():
-            yield from _named_sources(value)
+            yield from _named_sources(value, prefix)
     elif isinstance(node, list):
         for value in node:
-            yield from _named_sources(value)
+            yield from _named_sources(value, prefix)
+
+
+THRESHOLD = "threshold:"  # "threshold:<group>": x, y (the threshold), text
 
 
 @functools.lru_cache(maxsize=64)
-def _skeleton(layout: tuple[str, ...]) -> str:
+def _skeleton(layout: tuple[str, ...], curvature: bool = False) -> str:
     """The figures for lines of groups [group, ...] with every source empty, as json_item JSON
     text; line i's sources are named "r#<i>:<metric>" and its renderers "run#<i>". Keyed by the
     groups alone, so every experiment of the same shape (e.g. 3 SB + 3 LB) shares one build."""
@@ -130,7 +166,7 @@ def _skeleton(layout: tuple[str, ...]) -> str:
     groups = sorted({g for _, g in layout}, key=lambda g: (g not in ROLE_COLORS, _natural(g)))
     colors = role_colors(groups)
     figures = []
-    for key, title, ylabel, metrics, log_y in PANELS:
+    for key, title, ylabel, metrics, log_y in PANELS + ((CURVATURE_PANEL,) if curvature else ()):
         fig = new_figure(title, "epoch", ylabel, height=300, tags=[f"panel:{key}"] + (["log-y"] if log_y else []))
         waiting = GlyphRenderer(data_source=_source(f"waiting:{key}", x=[0, 1], y=[1, 2]),
                                 glyph=Scatter(x="x", y="y", fill_alpha=0, line_alpha=0))
@@ -158,6 +194,16 @@ def _skeleton(layout: tuple[str, ...]) -> str:
                 fig.renderers.extend([band, mean])
                 members[group] += [band, mean]
                 means.append(mean)
+        if key == "curv":
+            for group in groups:  # the stability threshold, named at the axis's start
+                limit = _source(f"{THRESHOLD}{group}", x=[], y=[], text=[])
+                line = GlyphRenderer(data_source=limit, glyph=HSpan(y="y", line_color=colors[group], line_dash="dotted",
+                                                                    line_width=2))
+                name = GlyphRenderer(data_source=limit, glyph=Text(x="x", y="y", text="text", text_color=colors[group],
+                                                                   text_font_size="11px", text_baseline="bottom",
+                                                                   x_offset=4))
+                fig.renderers.extend([line, name])
+                members[group] += [line, name]
         fig.add_tools(HoverTool(renderers=run_lines, tooltips=RUN_TOOLTIPS, line_policy="nearest"),
                       HoverTool(renderers=means, tooltips=MEAN_TOOLTIPS, line_policy="nearest"))
         legend = Legend(items=[LegendItem(label=g, renderers=members[g]) for g in groups], click_policy="hide",
@@ -176,5 +222,6 @@ def _natural(text: str) -> list:
 def compare_figure(runs, group_by=None) -> dict:
     """Any runs, from any experiments, overlaid and grouped by group_by(run) (default: each run alone)."""
     runs = list(runs)
-    return curves_figure([(run.pk, group_by(run) if group_by else run_label(run, True), run_label(run, True))
-                          for run in runs])
+    group_of = group_by or (lambda run: run_label(run, True))
+    return curves_figure([(run.pk, group_of(run), run_label(run, True)) for run in runs],
+                         curvature=thresholds(runs, group_of))

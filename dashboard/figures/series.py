@@ -11,9 +11,10 @@ import numpy as np
 from django.db.models import F, Max, Min
 
 from dashboard.models import MetricPoint
-from trainer.kinds.records import STEP_METRICS
+from trainer.kinds.records import CLOCK, STEP_METRICS
 
 DISPLAY_POINTS = 2000
+CLOCK_POINTS = 400  # a run's clock, at most: wall time between two of them is interpolated by step
 
 Series = dict[tuple[int, str], tuple[np.ndarray, np.ndarray]]  # (run id, metric) -> (x int32, y float32)
 
@@ -60,3 +61,18 @@ def _bucketed(run_ids, name: str, buckets: int) -> Series:
         if end != first:
             flat.append((run_id, name, end, high))
     return _group(flat)
+
+
+def load_clocks(run_ids: list[int]) -> dict[int, list[list[float]]]:
+    """{run id: [[step, seconds], ...]}: when each run reached some of its steps (every live flush
+    records one), thinned evenly to CLOCK_POINTS, first and last kept."""
+    clocks: dict[int, list[list[float]]] = {}
+    rows = (MetricPoint.objects.filter(run_id__in=run_ids, name=CLOCK).order_by("run_id", "step")
+            .values_list("run_id", "step", "value"))
+    for run_id, step, value in rows:
+        clocks.setdefault(run_id, []).append([step, round(value, 3)])
+    for run_id, pairs in clocks.items():
+        if len(pairs) > CLOCK_POINTS:
+            keep = np.unique(np.linspace(0, len(pairs) - 1, CLOCK_POINTS).round().astype(int))
+            clocks[run_id] = [pairs[i] for i in keep]
+    return clocks

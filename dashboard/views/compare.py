@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import render
 
+from dashboard.figures.series import load_clocks
 from dashboard.figures.runs import compare_figure, group_key, plot_role, run_geometry, run_label
 from dashboard.ids import parse_id
 from dashboard.models import Run
@@ -59,10 +60,12 @@ def compare(request):
     by_experiment = {}
     for run in choices[:500]:
         by_experiment.setdefault(run.experiment, []).append(run)
+    clocks = load_clocks([run.pk for run in runs])
     context = {
         "runs": runs, "rows": [_row(run, group_of) for run in runs], "selected": set(ids),
         "figure": compare_figure(runs, group_of) if runs else None,
-        "geometry": {run.pk: {"group": group_key(group_of(run)), **run_geometry(run)} for run in runs},
+        "geometry": {run.pk: {"group": group_key(group_of(run)), "clock": clocks.get(run.pk, []), **run_geometry(run)}
+                     for run in runs},
         "by_experiment": by_experiment.items(), "groups": [(key, label) for key, (label, _) in GROUPS.items()],
         "group": group, "max_runs": MAX_RUNS,
     }

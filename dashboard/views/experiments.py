@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from dashboard import executor
 from dashboard.figures.runs import experiment_figure, group_key, plot_role, run_geometry
+from dashboard.figures.series import load_clocks
 from dashboard.forms import ExperimentForm
 from dashboard.live.routing import stream_path
 from dashboard.models import Experiment, ShareLink, Status
@@ -136,8 +137,9 @@ def shared_experiment(request, token):
 
 
 def _live_runs(runs) -> dict:
+    clocks = load_clocks([run.pk for run in runs])
     return {run.pk: {"role": group_key(plot_role(run)), "seed": run.seed, "status": run.status, "progress": run.progress,
-                     "lastSeq": run.last_seq, **run_geometry(run)} for run in runs}
+                     "lastSeq": run.last_seq, "clock": clocks.get(run.pk, []), **run_geometry(run)} for run in runs}
 
 
 def reproduce(experiment, runs) -> dict:

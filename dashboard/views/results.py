@@ -20,7 +20,8 @@ def results_context(experiment, runs, query: str) -> dict:
     res = Results(experiment, runs)
     return {"experiment": experiment, "kind": res.kind, "tables": res.tables, "query": query,
             "design_figure": kind_figure(res.kind.name, res.tables), "comparison": res.comparison,
-            "how_to_read": res.kind.how_to_read, "summary": res.summary(), "results_complete": res.complete()}
+            "how_to_read": res.kind.how_to_read, "summary": res.summary(), "cards": res.cards(),
+            "results_complete": res.complete()}
 
 
 def _query(request, experiment) -> str:
@@ -30,16 +31,18 @@ def _query(request, experiment) -> str:
 
 def experiment_sections(request, pk):
     """The page's parts that change as runs and analyses finish, re-read when the live stream says so:
-    JSON {"results": html, "analyses": html, "complete": bool}."""
+    JSON {"results": html, "verdict": html, "analyses": html, "complete": bool}."""
     experiment = viewable_experiment(request, pk)
     query = _query(request, experiment)
     runs = list(experiment.runs.all())
     context = results_context(experiment, runs, query)
     results = render_to_string("dashboard/_results.html", context, request=request)
+    verdict = render_to_string("dashboard/_verdict.html", context, request=request)
     analyses = render_to_string("dashboard/analysis_section.html",
                                 analyses_context(experiment, request, request.GET.get("token"), runs),
                                 request=request)
-    return JsonResponse({"results": results, "analyses": analyses, "complete": context["results_complete"]})
+    return JsonResponse({"results": results, "verdict": verdict, "analyses": analyses,
+                         "complete": context["results_complete"]})
 
 
 def experiment_table(request, pk, key, fmt):

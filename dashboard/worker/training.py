@@ -16,6 +16,7 @@ import time
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from dashboard.executor import advance
@@ -23,7 +24,7 @@ from dashboard.live.publisher import publish, publish_experiment_summary, publis
 from dashboard.models import MetricPoint, Run, Status
 from dashboard.worker.failures import explain
 from trainer.config import TrainConfig
-from trainer.kinds.records import EPOCH_METRICS, json_safe
+from trainer.kinds.records import CLOCK, CURVATURE_METRICS, EPOCH_METRICS, json_safe
 from trainer.snapshots import keep_snapshots
 from trainer.train import Trainer
 
@@ -43,6 +44,9 @@ class LiveRecorder:
         self.last_summary = 0.0
         self.session_start = time.monotonic()
         self.session_first_step: int | None = None
+        self.step = 0  # the trainer's global step at the last callback
+        # the clock goes on from where an earlier session of this run (before a restart) left it
+        self.clock_offset = run.points.filter(name=CLOCK).aggregate(t=Max("value"))["t"] or 0.0
         self.progress, self.eta = run.progress, run.eta_seconds
 
     def add(self, name: str, step: int, value: float) -> None:
@@ -53,6 +57,9 @@ class LiveRecorder:
     def on_step(self, trainer, m: dict) -> None:
         self.add("loss", m["step"], m["loss"])
         self.add("acc", m["step"], m["acc"])
+        for name in CURVATURE_METRICS:
+            if name in m:
+                self.add(name, m["step"], m[name])
         self._track_progress(trainer)
         now = time.monotonic()
         if now - self.last_cancel_check >= CANCEL_CHECK_INTERVAL_S:
@@ -73,6 +80,7 @@ class LiveRecorder:
         self.flush()
 
     def _track_progress(self, trainer) -> None:
+        self.step = trainer.step
         if self.session_first_step is None:
             self.session_first_step = trainer.step - 1
         self.progress = min(1.0, trainer.step / max(trainer.total_steps, 1))
@@ -84,6 +92,8 @@ class LiveRecorder:
     def flush(self) -> None:
         """Store and publish the buffered points (and progress, as a heartbeat) in one go."""
         self.last_flush = time.monotonic()
+        if self.buffer:  # when the run had reached its latest step
+            self.buffer[CLOCK] = [[self.step, self.clock_offset + self.last_flush - self.session_start]]
         points, self.buffer = self.buffer, {}
         seq = self.seq + 1 if points else self.seq
         with transaction.atomic():

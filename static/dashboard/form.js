@@ -1,4 +1,5 @@
-// New-experiment form: choosing a preset fills the fields from it and says what it will run.
+// New-experiment form: choosing a preset fills the fields from it and says what it will run;
+// choosing "custom" of a kind keeps the fields and shows that kind's.
 // Any change asks the server for the plan and its estimated duration. The server records the
 // preset only if the settings still match it (epochs, seeds and subset may change).
 (function () {
@@ -40,26 +41,36 @@
     timer = setTimeout(estimate, 300);
   }
 
-  // a kind's own settings are shown only when that kind is chosen (the server reads only those)
-  const kindSelect = form.elements.kind;
+  // the one choice names the kind: a preset's own, or "custom:<kind>"; the form shows the fields
+  // that kind reads (the server reads only those), and a section with none of them is hidden
+  const kindInput = form.elements.kind;
+  function chosenKind() {
+    const value = select.value;
+    if (presets[value]) return presets[value].kind;
+    if (value.startsWith("custom:")) return value.slice("custom:".length);
+    return kindInput.value || "gap";
+  }
   function showKindFields() {
-    const kind = kindSelect.value || "gap";
+    const kind = chosenKind();
+    kindInput.value = kind;
     for (const div of form.querySelectorAll(".field[data-kinds]")) {
       const mine = div.dataset.kinds.split(" ").includes(kind);
       div.hidden = !mine && !div.classList.contains("has-error");
     }
+    for (const section of form.querySelectorAll("fieldset.form-section")) {
+      section.hidden = !section.querySelector(".field:not([hidden])");
+    }
   }
-  kindSelect.addEventListener("change", showKindFields);
   showKindFields();
 
   select.addEventListener("change", () => {
     const values = presets[select.value];
-    if (!values) return; // "custom": keep what is there
+    showKindFields();
+    if (!values) { schedule(); return; } // custom: keep what is there
     for (const [name, value] of Object.entries(values)) {
       const input = form.elements[name];
       if (input && name !== "preset") setValue(input, value);
     }
-    showKindFields();
     const plan = plans[select.value];
     if (plan) {
       planDescription.textContent = plan.description;

@@ -27,7 +27,9 @@
   // points: {metric: [[x, y], ...]} sorted by x
   function applyPoints(runId, points) {
     let added = 0;
-    for (const [metric, pairs] of Object.entries(points || {})) added += labPlots.append(runId, metric, pairs);
+    const entries = Object.entries(points || {});
+    entries.sort((a, b) => (b[0] === "wall") - (a[0] === "wall")); // the clock first: it places the others
+    for (const [metric, pairs] of entries) added += labPlots.append(runId, metric, pairs);
     if (added) {
       window.labLive.pointsReceived += added;
       updatePointCount(runId);
@@ -41,7 +43,7 @@
 
   function attachPlots() {
     const meta = {};
-    for (const [id, r] of Object.entries(runs)) meta[id] = { group: r.role, stepsPerEpoch: r.stepsPerEpoch, batch: r.batch };
+    for (const [id, r] of Object.entries(runs)) meta[id] = { group: r.role, stepsPerEpoch: r.stepsPerEpoch, batch: r.batch, clock: r.clock };
     labPlots.attach(doc, meta);
   }
 

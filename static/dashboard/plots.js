@@ -1,5 +1,5 @@
 // The run curves of the experiment and compare pages (dashboard/figures/runs.py), made
-// interactive in the browser: the x axis (epoch, step or samples seen), EMA smoothing of the
+// interactive in the browser: the x axis (epoch, step, samples seen or wall time), EMA smoothing of the
 // per-step curves with the raw curve faint behind, a log y axis, each group's mean (bold) with
 // a mean ± std band, and a "waiting for the first point" state.
 //
@@ -9,16 +9,18 @@
 // (x, y, std) and "band:<g>:<metric>" (x, lower, upper) sources.
 (function () {
   "use strict";
-  const STEP_METRICS = new Set(["loss", "acc"]);
+  const STEP_METRICS = new Set(["loss", "acc", "lambda_max", "lambda_max_pre"]); // x: the step
+  const SMOOTHED = new Set(["loss", "acc"]); // the noisy per-step curves (curvature is drawn as measured)
   const PERCENT_METRICS = new Set(["acc", "train_acc", "test_acc"]);
   const MEAN_BINS = 400; // per-step means are over bins of x (runs are downsampled differently)
-  const X_LABELS = { epoch: "epoch", step: "step", samples: "samples seen" };
+  const CLOCK = "wall"; // the runs' clock series: [step, seconds of training] at each live flush
+  const X_LABELS = { epoch: "epoch", step: "step", samples: "samples seen", wall: "wall time (s of training)" };
   const STORE = "lab.plots";
 
   const saved = (() => { try { return JSON.parse(localStorage.getItem(STORE)) || {}; } catch (e) { return {}; } })();
   const settings = { x: saved.x || "epoch", smoothing: saved.smoothing ?? 0.6, logY: Boolean(saved.logY) };
   let doc = null;
-  let runs = {}; // id -> {group, stepsPerEpoch, batch}
+  let runs = {}; // id -> {group, stepsPerEpoch, batch, clock: [[step, seconds], ...] by step}
   const ema = new Map(); // source name -> {last, n}: the smoothing's state at the source's end
   let timer = null;
 
@@ -31,6 +33,17 @@
     return doc ? Array.from(doc.all_models).filter((m) => m.type === "ColumnDataSource" && /^r\d+:/.test(m.name || "")) : [];
   }
 
+  // seconds of training when the run reached `step`: linear between its clock's readings
+  function secondsAt(clock, step) {
+    if (!clock || !clock.length) return NaN;
+    if (step <= clock[0][0]) return clock[0][0] > 0 ? clock[0][1] * step / clock[0][0] : clock[0][1];
+    let lo = 0, hi = clock.length - 1;
+    if (step >= clock[hi][0]) return clock[hi][1];
+    while (hi - lo > 1) { const mid = (lo + hi) >> 1; if (clock[mid][0] <= step) lo = mid; else hi = mid; }
+    const [s0, t0] = clock[lo], [s1, t1] = clock[hi];
+    return t0 + (t1 - t0) * (step - s0) / (s1 - s0);
+  }
+
   // x in the chosen unit, from a stored x (a step, or an epoch) of one run
   function toView(runId, metric, x) {
     const r = runs[runId] || {};
@@ -39,11 +52,22 @@
     const steps = STEP_METRICS.has(metric) ? x : x * spe;
     if (settings.x === "step") return steps;
     if (settings.x === "samples") return steps * batch;
+    if (settings.x === "wall") return secondsAt(r.clock, steps);
     return steps / spe; // epoch
   }
 
+  // a run's clock grows as it trains (a message carries the clock up to its own points: apply it first)
+  function extendClock(runId, pairs) {
+    const r = runs[runId];
+    if (!r) return 0;
+    r.clock = r.clock || [];
+    const last = r.clock.length ? r.clock[r.clock.length - 1][0] : -Infinity;
+    for (const p of pairs) if (p[0] > last) r.clock.push(p);
+    return 0; // not a drawn point
+  }
+
   function smoothingOf(metric) {
-    return STEP_METRICS.has(metric) ? settings.smoothing : 0;
+    return SMOOTHED.has(metric) ? settings.smoothing : 0;
   }
 
   // TensorBoard's debiased EMA: continues from `state` (the smoothing at the previous end)
@@ -70,6 +94,7 @@
 
   // Adds points [[x, y], ...] (y as stored) past the line's end; returns how many were new.
   function append(runId, metric, pairs) {
+    if (metric === CLOCK) return extendClock(runId, pairs);
     const src = source(`r${runId}:${metric}`);
     if (!src) return 0;
     const xs = src.data.x;

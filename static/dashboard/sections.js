@@ -58,7 +58,9 @@
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const data = await response.json();
       replace("design-results", data.results);
+      replace("verdict", data.verdict);
       replace("analysis-list-block", data.analyses);
+      replace("sharpness-block", data.analyses);
       if (!formsEdited) replace("analysis-forms-block", data.analyses);
       results.refreshes += 1;
       readStatuses();

@@ -67,7 +67,9 @@ hessian.refresh_from_db()
 landscape.refresh_from_db()
 expected = {
     "trajectory": {"pk": trajectory.pk,
-                   "runs": {r.pk: {"role": r.role, "points": counts(r)} for r in trajectory.runs.all()},
+                   "runs": {r.pk: {"role": r.role, "points": counts(r),
+                                   "clock": list(r.points.filter(name="wall").order_by("step").values_list("step", "value"))}
+                            for r in trajectory.runs.all()},
                    "iterates": {role: sharpness_done([r], epoch__isnull=False) for role, r in runs.items()}},
     "sweep": {"pk": sweep.pk, "batches": sorted(r.config["batch_size"] for r in sweep.runs.all()),
               "runs": {r.pk: r.role for r in sweep.runs.all()},

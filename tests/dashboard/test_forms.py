@@ -1,6 +1,6 @@
 import pytest
 
-from dashboard.forms import ExperimentForm
+from dashboard.forms import ExperimentForm, preset_keys
 
 pytestmark = pytest.mark.django_db
 
@@ -63,12 +63,12 @@ def test_it_says_where_to_put_missing_dataset_files(settings, tmp_path):
 
 def test_it_offers_paper_presets_only_when_their_data_is_present(settings, tmp_path):
     settings.LBLAB_DATA_DIR = str(tmp_path)
-    keys = [key for key, _ in ExperimentForm().fields["preset"].choices]
-    assert keys == ["gap", "sharpness", "parametric", "sweep", "warmstart", "trajectory", "remedies", "custom"]
+    keys = [k for k in preset_keys(ExperimentForm().fields["preset"].choices) if not k.startswith("custom")]
+    assert keys == ["gap", "sharpness", "parametric", "sweep", "warmstart", "trajectory", "remedies"]
     for name in ("train-images-idx3", "train-labels-idx1", "t10k-images-idx3", "t10k-labels-idx1"):
         (tmp_path / "MNIST" / "raw").mkdir(parents=True, exist_ok=True)
         (tmp_path / "MNIST" / "raw" / f"{name}-ubyte").write_bytes(b"")
-    keys = [key for key, _ in ExperimentForm().fields["preset"].choices]
+    keys = preset_keys(ExperimentForm().fields["preset"].choices)
     assert "f1" in keys and "sharpness-f1" in keys and "warmstart-f1" in keys and "sharpness-c1" not in keys
 
 
@@ -124,3 +124,24 @@ def test_a_comma_is_refused_on_the_field_never_read_as_another_number(field, typ
     assert not form.is_valid() and list(form.errors) == [field]
     assert words in " ".join(form.errors[field])
     assert f'value="{typed}"' in str(form[field])  # what was typed is shown again, as typed
+
+
+def test_one_choice_names_the_kind_a_preset_or_custom_of_a_kind():
+    sweep = ExperimentForm(_data(preset="custom:sweep", kind="gap", batch_sizes="16, 64", subset="256"))
+    assert sweep.is_valid(), sweep.errors
+    assert sweep.kind_chosen().name == "sweep" and sweep.preset_key() == "custom"  # the stale kind field loses
+    preset = ExperimentForm(_data(preset="sharpness", kind="gap"))
+    assert preset.is_valid() and preset.kind_chosen().name == "sharpness"
+    legacy = ExperimentForm(_data(preset="custom", kind="parametric"))  # API clients name the kind
+    assert legacy.is_valid() and legacy.kind_chosen().name == "parametric"
+    bad = ExperimentForm(_data(preset="custom:nope"))
+    assert not bad.is_valid() and "preset" in bad.errors
+
+
+def test_the_form_marks_fields_with_the_kinds_that_read_them():
+    form = ExperimentForm()
+    assert "sweep" not in form.fields["sb_batch"].kinds.split() and "gap" in form.fields["sb_batch"].kinds.split()
+    assert "remedies" not in form.fields["lb_sam_rho"].kinds.split()
+    assert form.fields["epochs"].kinds == ""  # every kind reads it
+    sections = [title for title, _ in form.groups()]
+    assert sections[0] == "What to run" and "LB remedies (applied to every LB run)" in sections

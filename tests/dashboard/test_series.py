@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from dashboard.models import MetricPoint
-from dashboard.figures.series import DISPLAY_POINTS, load_series
+from dashboard.figures.series import CLOCK_POINTS, DISPLAY_POINTS, load_clocks, load_series
 
 pytestmark = pytest.mark.django_db
 
@@ -49,3 +49,16 @@ def test_it_keeps_epoch_curves_whole_and_runs_apart(experiment):
     assert series[(sb.pk, "test_acc")][0].tolist() == [1, 2, 3]
     assert np.allclose(series[(lb.pk, "test_acc")][1], [0.4, 0.45])
     assert (sb.pk, "loss") not in series
+
+
+def test_a_long_clock_is_thinned_evenly_keeping_its_ends(experiment):
+    short, long_ = experiment.runs.all()[:2]
+    _store(short, "wall", [10, 20, 30], [0.5, 1.25, 2.0])
+    _store(long_, "wall", range(1, 5001), np.arange(1, 5001) * 0.01)
+    clocks = load_clocks([short.pk, long_.pk])
+    assert clocks[short.pk] == [[10, 0.5], [20, 1.25], [30, 2.0]]
+    thinned = clocks[long_.pk]
+    assert len(thinned) == CLOCK_POINTS and thinned[0] == [1, 0.01] and thinned[-1] == [5000, 50.0]
+    gaps = np.diff([step for step, _ in thinned])
+    assert gaps.max() - gaps.min() <= 1  # even
+    assert all(abs(t - step * 0.01) < 1e-9 for step, t in thinned)

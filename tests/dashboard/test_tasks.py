@@ -30,6 +30,10 @@ def _steps(run, name="loss") -> list[int]:
     return list(MetricPoint.objects.filter(run=run, name=name).order_by("step").values_list("step", flat=True))
 
 
+def _clock(run) -> list[tuple[int, float]]:
+    return list(MetricPoint.objects.filter(run=run, name="wall").order_by("step").values_list("step", "value"))
+
+
 def _worker(lab_settings):
     return start_worker(celery_app, pool="solo", concurrency=1, perform_ping_check=False,
                         queues=[lab_settings["train_queue"]], shutdown_timeout=120)
@@ -54,6 +58,9 @@ def test_it_trains_runs_end_to_end_storing_and_publishing_every_point(alice, lab
         assert _steps(run) == list(range(1, total + 1))
         assert _steps(run, "test_acc") == [1, 2]
         assert pathlib.Path(run.checkpoint_path).exists()
+        clock = _clock(run)  # when it reached its steps: the wall-time axis
+        assert clock[-1][0] == total and all(s1 > s0 and t1 >= t0 for (s0, t0), (s1, t1) in zip(clock, clock[1:]))
+        assert 0 < clock[-1][1] <= (run.finished - run.started).total_seconds()
 
         flushes = [m for m in messages if m["type"] == "run.metrics" and m["run"] == run.pk]
         assert [m["seq"] for m in flushes] == list(range(1, run.last_seq + 1))  # one message per flush, in order
@@ -79,6 +86,7 @@ def test_it_cancels_with_a_checkpoint_and_resumes_from_it(alice, lab_settings):
         assert run.status == Status.CANCELLED and pathlib.Path(run.checkpoint_path).exists()
         stopped_at, seq_at_cancel = max(_steps(run)), run.last_seq
         assert 0 < stopped_at < total and _steps(run) == list(range(1, stopped_at + 1))
+        trained_before = _clock(run)[-1][1]
 
         assert run.resume()
         wait_until(lambda: Run.objects.get(pk=run.pk).status == Status.DONE, 180, "the resumed run to finish")
@@ -87,6 +95,8 @@ def test_it_cancels_with_a_checkpoint_and_resumes_from_it(alice, lab_settings):
     after = [step for m in messages if m["type"] == "run.metrics" and m["run"] == run.pk and m["seq"] > seq_at_cancel
              for step, _ in m["points"].get("loss", [])]
     assert min(after) == stopped_at + 1  # continued from the checkpoint, not from scratch
+    clock = _clock(run)  # training time goes on from the first session's, not from zero
+    assert all(t1 >= t0 for (_, t0), (_, t1) in zip(clock, clock[1:])) and clock[-1][1] > trained_before
 
 
 def test_it_resumes_a_run_whose_worker_was_killed_without_losing_or_repeating_a_step(

@@ -1,3 +1,4 @@
+import json
 import pathlib
 
 import pytest
@@ -234,3 +235,39 @@ def test_bad_tags_or_notes_are_refused_on_the_field_and_what_was_typed_is_kept(c
     assert f'value="{tags}"' in html and (notes[:50] in html)
     experiment.refresh_from_db()
     assert experiment.tags == "" and experiment.notes == ""
+
+
+def test_runs_that_measure_curvature_get_a_curvature_plot_with_each_groups_stability_threshold(alice):
+    import dataclasses
+    from dashboard import executor
+    from dashboard.figures.runs import experiment_figure
+    from trainer.kinds import KINDS
+    from tests.dashboard.conftest import TINY
+
+    plain = executor.create(alice, "plain", KINDS["gap"], TINY)
+    executor.create_runs(plain)
+    assert "panel:curv" not in json.dumps(experiment_figure(plain.runs.all()))
+    spec = dataclasses.replace(TINY, optimizer="sgd", lr=0.05, curvature_every=5)
+    exp = executor.create(alice, "curvature", KINDS["gap"], spec)
+    executor.create_runs(exp)
+    sb = exp.runs.get(role="SB")
+    MetricPoint.objects.bulk_create([MetricPoint(run=sb, name="lambda_max", step=s, value=s / 10) for s in (5, 10, 15)])
+    figure = json.dumps(experiment_figure(exp.runs.all()))
+    assert "panel:curv" in figure
+    doc = json.loads(figure)["doc"]
+    sources = {s["attributes"]["name"]: dict(s["attributes"]["data"]["entries"]) for s in _sources(doc)}
+    threshold = sources["threshold:SB"]
+    momentum = TINY.train_config("SB", 0).momentum  # torch SGD's heavy ball: (2 + 2 beta) / eta
+    assert threshold["y"] == [pytest.approx((2 + 2 * momentum) / 0.05)] and "(2 + 2β)/η" in threshold["text"][0]
+    assert sources[f"r{sb.pk}:lambda_max"]["x"]["shape"] == [3]  # the measured points are in the figure
+
+
+def _sources(node):
+    if isinstance(node, dict):
+        if node.get("name") == "ColumnDataSource":
+            yield node
+        for value in node.values():
+            yield from _sources(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _sources(value)

@@ -222,3 +222,23 @@ def test_values_of_the_wrong_type_are_rejected_with_the_field_named(changes, fie
     with pytest.raises(ConfigError) as err:
         TrainConfig.from_dict({**QUICK, **changes})
     assert err.value.field == field
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_live_curvature_is_measured_every_k_steps_without_changing_the_run(optimizer):
+    from trainer.analysis import hessian_eigenvalues
+
+    config = dict(QUICK, optimizer=optimizer, lr=0.05 if optimizer == "sgd" else 1e-3)
+    plain = Trainer(TrainConfig(**config)).run()
+    trainer = Trainer(TrainConfig(**config, curvature_every=10, curvature_samples=200, curvature_steps=40))
+    seen = []
+    trainer.add_callback("on_step", lambda t, m: seen.append((m.get("lambda_max"), m.get("lambda_max_pre"))))
+    measured = trainer.run()
+    assert [lam is not None for lam, _ in seen] == [(i + 1) % 10 == 0 for i in range(50)]
+    assert all((pre is not None) == (optimizer == "adam" and lam is not None) for lam, pre in seen)
+    assert_same_state(measured.model.state_dict(), plain.model.state_dict())  # measuring changed nothing
+    # the last value is the top eigenvalue at the final weights, found independently (cold Lanczos)
+    tracker = trainer.curvature
+    independent = hessian_eigenvalues(measured.model, tracker.x, tracker.y, k=1, method="lanczos", max_iter=100,
+                                      tol=1e-6, bn_mode="running")
+    assert seen[-1][0] == pytest.approx(independent.eigenvalues[0], rel=1e-2)

@@ -199,7 +199,8 @@ def _power(hvp, k, max_iter, tol, gen, progress):
 
 
 def _lanczos(hvp, v0: torch.Tensor, steps: int, on_step=None):
-    """Lanczos with full reorthogonalisation from v0: (alphas, betas) of the tridiagonal T.
+    """Lanczos with full reorthogonalisation from v0: (alphas, betas) of the tridiagonal T, and the
+    orthonormal basis (one vector per alpha), whose combinations are the Ritz vectors.
 
     on_step(alphas, betas) -> True stops early. Stops when the Krylov space is invariant.
     """
@@ -220,7 +221,7 @@ def _lanczos(hvp, v0: torch.Tensor, steps: int, on_step=None):
             break
         betas.append(beta)
         basis.append(w / beta)
-    return np.array(alphas), np.array(betas[: len(alphas) - 1])
+    return np.array(alphas), np.array(betas[: len(alphas) - 1]), basis[: len(alphas)]
 
 
 def _tridiagonal_eig(alphas: np.ndarray, betas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -244,7 +245,7 @@ def _lanczos_top(hvp, k, max_iter, tol, gen, progress):
         return state["ok"]
 
     v0 = torch.randn(hvp.n, generator=gen, dtype=torch.float64).to(hvp.device)
-    alphas, betas = _lanczos(hvp, v0, max_iter, converged)
+    alphas, betas, _ = _lanczos(hvp, v0, max_iter, converged)
     theta = np.linalg.eigvalsh(np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1))
     top = theta[np.argsort(-np.abs(theta))[:k]]
     if len(alphas) == hvp.n:
@@ -328,7 +329,7 @@ def hessian_density(
         hvp = HessianOperator(model, x, y, loss_fn or cross_entropy_loss, batch_size)
         gen = torch.Generator().manual_seed(seed)
         for i in range(n_v):
-            alphas, betas = _lanczos(hvp, _rademacher(hvp.n, gen, hvp.device), lanczos_steps)
+            alphas, betas, _ = _lanczos(hvp, _rademacher(hvp.n, gen, hvp.device), lanczos_steps)
             theta, s = _tridiagonal_eig(alphas, betas)
             all_nodes.append(theta)
             all_weights.append(s[0] ** 2)

@@ -103,6 +103,8 @@ class Kind:
     how_to_read: ClassVar[str]
     Options: ClassVar[type] = NoOptions
     history: ClassVar[tuple[str, ...]] = ()  # the per-epoch metrics its tables read from the runs' records
+    # the experiment's settings its plan does not read (the form hides them for this kind)
+    ignores: ClassVar[tuple[str, ...]] = ()
 
     # -- settings -------------------------------------------------------------------------
     def options(self, d: dict | None = None):

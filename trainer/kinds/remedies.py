@@ -82,6 +82,7 @@ class Remedies(Kind):
                    "minima sharp and do not close the gap; later work (SAM, ghost BN, lr scaling, longer "
                    "regimes) is tried here the same way.")
     Options = RemediesOptions
+    ignores = ("lb_overrides",)  # the remedies are the kind's own options
 
     def validate(self, spec, options, data_dir=None):
         super().validate(spec, options, data_dir)

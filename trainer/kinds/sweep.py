@@ -57,6 +57,7 @@ class Sweep(Kind):
     how_to_read = ("Final test accuracy and sharpness for each batch size, log axes. The paper (Fig. 4) finds "
                    "accuracy flat up to a threshold and then dropping, while sharpness rises with the batch size.")
     Options = SweepOptions
+    ignores = ("sb_batch", "lb_batch", "lb_overrides")  # every run is one batch size of the sweep, no LB
 
     def validate(self, spec, options, data_dir=None):
         # the sweep's batch sizes replace SB and LB

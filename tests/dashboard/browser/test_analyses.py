@@ -17,7 +17,7 @@ from dashboard import executor
 from trainer.kinds import KINDS
 from trainer.kinds.spec import ExperimentSpec
 admin = get_user_model().objects.get(username="admin")
-spec = ExperimentSpec(epochs=2, seeds=1, subset=256, sb_batch=32, lb_batch=128)
+spec = ExperimentSpec(epochs=2, seeds=2, subset=256, sb_batch=32, lb_batch=128)
 print("experiment", executor.start(admin, "browser analyses", KINDS["gap"], spec).pk)
 busy = ExperimentSpec(epochs=40, seeds=1, subset=1000, sb_batch=16, lb_batch=500)
 executor.start(admin, "keeps the worker busy", KINDS["gap"], busy)
@@ -36,19 +36,25 @@ def test_it_requests_a_sharpness_analysis_sees_it_finish_live_and_opens_it(lab_p
 
     deadline = time.monotonic() + 180
     page.goto(f"{lab.url}/experiments/{pk}/")
-    # the forms offer finished runs only: wait for both
-    while page.locator("#analysis-form-sharpness select[name=run] option").count() < 2:
+    # the forms offer finished runs only (and "every finished run"): wait for all four
+    while page.locator("#analysis-form-sharpness select[name=run] option").count() < 5:
         assert time.monotonic() < deadline, "the runs did not finish"
         time.sleep(1)
         page.reload()
     form = page.locator("#analysis-form-sharpness")
-    lb = form.locator("select[name=run] option", has_text="LB").get_attribute("value")
+    lb = form.locator("select[name=run] option", has_text="LB seed 0").get_attribute("value")
     form.locator("select[name=run]").select_option(lb)
     form.locator("input[name=epsilons]").fill("1e-3")
     form.locator("input[name=max_iter]").fill("2")
     form.locator("button[type=submit]").click()
     page.wait_for_load_state()
     expect(page.locator(".message")).to_contain_text("Queued the sharpness analysis")
+    # the verdict at the top: the gap with its interval and Welch's p over the two seeds
+    summary = page.inner_text("#results-summary")
+    assert "95% CI" in summary and "Welch's t-test p" in summary and "over 2 and 2 seeds" in summary, summary
+    assert re.fullmatch(r"-?\d+\.\d\d points", page.inner_text("[data-card=gap] .card-value"))
+    assert "95% CI" in page.inner_text("[data-card=gap] .card-detail")
+    assert page.inner_text("[data-card=sharpness] .card-value") == "-"
 
     page.wait_for_function("window.labAnalyses && window.labAnalyses.state === 'live'", timeout=30000)
     page.evaluate("window.sameDocument = true")
@@ -57,6 +63,25 @@ def test_it_requests_a_sharpness_analysis_sees_it_finish_live_and_opens_it(lab_p
     expect(row.locator("progress")).to_have_js_property("value", 1)
     assert page.evaluate("window.sameDocument === true")  # updated live, not by a reload
     assert page.evaluate("window.labAnalyses.messages") >= 1
+    # its value lands in the page's sharpness table, still without a reload
+    cell = page.locator(f"#sharpness-by-run tr[data-run='{lb}'] td").nth(1)
+    expect(cell).to_have_text(re.compile(r"^\d"), timeout=30000)
+
+    # one action for every final model: the table and the LB/SB card fill in live as each finishes
+    form = page.locator("#analysis-form-sharpness")
+    form.locator("select[name=run]").select_option("all")
+    form.locator("input[name=epsilons]").fill("1e-3")
+    form.locator("input[name=max_iter]").fill("2")
+    form.locator("button[type=submit]").click()
+    page.wait_for_load_state()
+    page.wait_for_function("window.labAnalyses && window.labAnalyses.state === 'live'", timeout=30000)
+    page.evaluate("window.sameDocument = true")
+    expect(page.locator("[data-card=sharpness] .card-value")).to_have_text(re.compile(r"^[\d.e+-]+×$"),
+                                                                           timeout=180000)
+    expect(page.locator("#sharpness-by-run tbody.group-means tr")).to_have_count(2)
+    for group in ("SB", "LB"):
+        expect(page.locator(f"#sharpness-by-run tr[data-group={group}] th")).to_contain_text("(n = 2)")
+    assert page.evaluate("window.sameDocument === true")
 
     row.locator("a.analysis-link").click()
     page.wait_for_load_state()

@@ -28,10 +28,14 @@ def test_it_shows_only_the_settings_of_the_chosen_kind(lab_page):
     def shown(name):
         return page.is_visible(f"#field-{name}")
 
-    assert page.input_value("#id_kind") == "gap"
+    assert page.input_value("#id_preset") == "gap" and page.input_value("#id_kind") == "gap"
     assert not shown("batch_sizes") and not shown("every") and shown("epochs") and shown("lb_sam_rho")
-    page.select_option("#id_kind", "sweep")
+    assert page.locator("#id_kind").get_attribute("type") == "hidden"  # one choice: the preset names the kind
+    page.select_option("#id_preset", "custom:sweep")
+    assert page.input_value("#id_kind") == "sweep" and page.input_value("#id_epochs") == "100"  # fields kept
     assert shown("batch_sizes") and not shown("every") and not shown("remedies")
+    assert not shown("sb_batch") and not shown("lb_batch") and not shown("lb_sam_rho")  # a sweep reads none
+    assert not page.is_visible("fieldset:has(#field-lb_sam_rho)")  # nor its section
     page.select_option("#id_preset", "warmstart")  # a preset sets its kind, and what is shown with it
     assert page.input_value("#id_kind") == "warmstart"
     assert shown("every") and shown("lb_epochs") and not shown("batch_sizes")

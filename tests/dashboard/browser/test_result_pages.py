@@ -310,7 +310,7 @@ def test_the_log_toggle_changes_the_scale_of_the_loss_plots(page, lab):
     assert page.evaluate(scale) == "LinearScale"
 
 
-def test_the_x_axis_puts_sb_and_lb_on_epochs_steps_or_samples(page, lab):
+def test_the_x_axis_puts_sb_and_lb_on_epochs_steps_samples_or_wall_time(page, lab):
     """256 examples: SB (batch 32) takes 8 steps an epoch, LB (batch 128) 2."""
     _open(page, lab)
     runs = _runs(lab)
@@ -324,6 +324,15 @@ def test_the_x_axis_puts_sb_and_lb_on_epochs_steps_or_samples(page, lab):
         epochs = page.evaluate(SOURCE, f"r{runs['LB']}:test_acc")
         assert epochs["xv"] == pytest.approx([x * {"step": 2, "epoch": 1, "samples": 256}[unit] for x in epochs["x"]])
         assert max(epochs["y"]) > 1  # accuracy in percent
+    # wall time: each step at the training seconds the worker recorded when the run reached it
+    page.select_option("#x-axis", "wall")
+    assert "wall time" in page.evaluate(f"() => ({PANEL})('loss').below[0].axis_label")
+    for pk, run in lab.expected["trajectory"]["runs"].items():
+        clock = dict(run["clock"])
+        line = page.evaluate(SOURCE, f"r{pk}:loss")
+        on_clock = [(x, xv) for x, xv in zip(line["x"], line["xv"]) if x in clock]
+        assert len(on_clock) >= 2 and all(xv == pytest.approx(clock[x], abs=1e-3) for x, xv in on_clock)
+        assert all(b >= a for a, b in zip(line["xv"], line["xv"][1:]))  # in between: interpolated, in order
     page.select_option("#x-axis", "epoch")
 
 
@@ -346,3 +355,18 @@ def test_compare_draws_one_legend_entry_and_colour_per_group_in_the_experiment_p
     entries = page.evaluate("""() => { for (const d of Bokeh.documents) for (const m of d.all_models)
         if (m.type === 'Legend') return m.items.length; }""")
     assert entries == len(trajectory) + len(sweep)
+
+
+def test_the_list_and_the_form_load_without_console_errors(page, lab):
+    """The page fixture fails the test on any console error or uncaught exception."""
+    page.goto(f"{lab.url}/")
+    page.wait_for_function("window.labStream && window.labStream.state.state === 'live'", timeout=30000)
+    assert page.locator("#experiments tr[data-experiment]").count() >= 4  # this module's experiments
+    page.fill("input[name=q]", "pages sweep")
+    page.press("input[name=q]", "Enter")
+    page.wait_for_load_state()
+    assert page.locator("#experiments tr[data-experiment]").count() == 1
+    page.goto(f"{lab.url}/experiments/new/")
+    page.select_option("#id_preset", "custom:remedies")
+    page.wait_for_timeout(600)  # the estimate the change asks for
+    assert page.is_visible("#field-remedies") and not page.is_visible("#field-lb_sam_rho")
