@@ -22,6 +22,7 @@ from trainer.kinds.spec import LB_REMEDY_FIELDS, ExperimentSpec
 
 SPEC_FIELDS = ("dataset", "net", "optimizer", "lr", "sb_batch", "lb_batch", "epochs", "seeds", "subset",
                "curvature_every")
+OPTIONAL = {"curvature_every": 0}  # blank: this value
 # settings a preset leaves editable: changing them keeps the experiment's preset
 EDITABLE = ("epochs", "seeds", "subset", "device", "curvature_every")
 
@@ -142,7 +143,7 @@ class ExperimentForm(forms.Form):
         self.presets = available_presets(settings.LBLAB_DATA_DIR)
         self.fields["preset"].choices = preset_choices(self.presets)
         for name in SPEC_FIELDS:
-            self.fields[name] = form_field(ExperimentSpec, name)
+            self.fields[name] = form_field(ExperimentSpec, name, required=False if name in OPTIONAL else None)
             self.fields[name].kinds = _readers(name)
         self.fields["dataset"] = forms.ChoiceField(choices=[(d, d) for d in DATASETS], label="Dataset",
                                                    help_text=self.fields["dataset"].help_text)
@@ -210,6 +211,7 @@ class ExperimentForm(forms.Form):
         d = self.cleaned_data
         overrides = {key: d[f"lb_{key}"] for key in LB_REMEDY_FIELDS if d.get(f"lb_{key}") not in (None, "", False, 0)}
         values = {name: d.get(name) for name in SPEC_FIELDS}
+        values.update((name, blank) for name, blank in OPTIONAL.items() if values[name] in (None, ""))
         values.update(sb_batch=_whole(values["sb_batch"]), lb_batch=_whole(values["lb_batch"]))
         return ExperimentSpec(**values, lb_overrides=overrides)
 

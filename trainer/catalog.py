@@ -72,6 +72,9 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 
 
+
+MLP_WIDTH, MLP_DEPTH = 256, 5  # the mlp and relu-mlp nets' default hidden width and layers
+
 @dataclass(frozen=True)
 class NetSpec:
     name: str
@@ -94,6 +97,8 @@ NETS: dict[str, NetSpec] = {
         NetSpec("C4", "cifar100", "C2 with 100 outputs", (3, 32, 32), 100),
         NetSpec("mlp", "mnist1d", "flatten -> depth x [Dense width, BN, ReLU] -> Dense classes "
                 "(default 5 x 256: the F1-shaped MNIST-1D net)", None, 10),
+        NetSpec("relu-mlp", "mnist1d", "flatten -> depth x [Dense width, ReLU] -> Dense classes, no BatchNorm "
+                "(default 5 x 256; positively homogeneous, for the edge of stability and reparametrization)", None, 10),
         NetSpec("cnn1d", "mnist1d", "(L,) -> depth x [Conv1d k5, BN, ReLU] (stride 2 after the first) "
                 "-> Dense classes", None, 10),
     )

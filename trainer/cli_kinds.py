@@ -88,8 +88,10 @@ def cmd_kind(args) -> int:
         json.dump(outcome.to_dict(), sys.stdout, indent=2, default=str)
         print()
         return 0
-    print(f"{kind.label} ({kind.source}): {spec.net} on {spec.dataset}, {spec.optimizer} lr {spec.lr:g}, "
-          f"{spec.epochs} epochs, {spec.seeds} seed{'s' if spec.seeds > 1 else ''}; mean ± std (n - 1)\n")
+    setting = [f"{spec.net} on {spec.dataset}", f"{spec.optimizer} lr {spec.lr:g}", f"{spec.epochs} epochs",
+               f"{spec.seeds} seed{'s' if spec.seeds > 1 else ''}"]
+    read = [part for part, name in zip(setting, ("net", "lr", "epochs", "seeds")) if name not in kind.ignores]
+    print(f"{kind.label} ({kind.source}): {', '.join(read)}; mean ± std (n - 1)\n")
     for table in outcome.tables():
         print(table.text(), end="\n\n")
     for line in outcome.summary():

@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 from trainer.catalog import DATASETS
 from trainer.kinds.base import Kind, PlannedAnalysis, PlannedRun, simulate
-from trainer.kinds.records import EPOCH_METRICS, AnalysisRecord, Records, RunRecord, json_safe
+from trainer.kinds.records import CURVATURE_METRICS, EPOCH_METRICS, AnalysisRecord, Records, RunRecord, json_safe
 from trainer.snapshots import snapshot_path
 
 ProgressCount = Callable[[int, int], None]  # (units done, units total); a unit is an epoch or an analysis
@@ -84,9 +84,10 @@ class Outcome:
 # -- jobs (run in the pool's processes) ---------------------------------------------------
 
 def _history(epochs: list[dict[str, float]], initial: dict[str, float] | None) -> dict[str, dict[int, float]]:
-    history: dict[str, dict[int, float]] = {name: {} for name in EPOCH_METRICS}
+    names = EPOCH_METRICS + CURVATURE_METRICS
+    history: dict[str, dict[int, float]] = {name: {} for name in names}
     for m in ([{"epoch": 0, **initial}] if initial else []) + epochs:
-        for name in EPOCH_METRICS:
+        for name in names:
             if name in m:
                 history[name][int(m["epoch"])] = m[name]
     return {name: points for name, points in history.items() if points}

@@ -17,14 +17,13 @@ from typing import Callable
 import torch
 from torch import nn
 
-from trainer.catalog import NETS, NetSpec  # noqa: F401  (part of this module's API)
+from trainer.catalog import MLP_DEPTH, MLP_WIDTH, NETS, NetSpec  # noqa: F401  (part of this module's API)
 
 
 class NetError(ValueError):
     """A network was asked for an input or output it cannot take."""
 
 
-MLP_WIDTH, MLP_DEPTH = 256, 5
 CNN1D_CHANNELS, CNN1D_LAYERS = 32, 3
 
 
@@ -95,10 +94,11 @@ def _dense_block(fan_in: int, width: int) -> list[nn.Module]:
     return [nn.Linear(fan_in, width), GhostBatchNorm1d(width), nn.ReLU()]
 
 
-def _mlp(in_features: int, width: int, depth: int, num_classes: int) -> nn.Sequential:
+def _mlp(in_features: int, width: int, depth: int, num_classes: int, batchnorm: bool = True) -> nn.Sequential:
     layers: list[nn.Module] = [nn.Flatten()]
     for i in range(depth):
-        layers += _dense_block(in_features if i == 0 else width, width)
+        fan_in = in_features if i == 0 else width
+        layers += _dense_block(fan_in, width) if batchnorm else [nn.Linear(fan_in, width), nn.ReLU()]
     layers.append(nn.Linear(width, num_classes))
     return nn.Sequential(*layers)
 
@@ -205,14 +205,14 @@ def build_net(name: str, input_shape: tuple[int, ...], num_classes: int, *,
               width: int | None = None, depth: int | None = None) -> nn.Module:
     """A freshly initialised network `name` for one sample of `input_shape` and `num_classes`.
 
-    width/depth: for "mlp" the hidden width and number of hidden layers (default 256, 5);
+    width/depth: for "mlp" and "relu-mlp" the hidden width and number of hidden layers (default 256, 5);
     for "cnn1d" the channels and number of conv layers (default 32, 3). The paper nets are
     fixed and refuse them.
     """
     check_fits(name, input_shape, num_classes)
     shape = tuple(input_shape)
-    if name not in ("mlp", "cnn1d") and (width is not None or depth is not None):
-        raise NetError(f"{name} has a fixed architecture: width/depth apply only to 'mlp' and 'cnn1d'")
+    if name not in ("mlp", "relu-mlp", "cnn1d") and (width is not None or depth is not None):
+        raise NetError(f"{name} has a fixed architecture: width/depth apply only to 'mlp', 'relu-mlp' and 'cnn1d'")
     builders: dict[str, Callable[[], nn.Module]] = {
         "F1": lambda: _mlp(784, 512, 5, num_classes),
         "F2": lambda: _mlp(360, 512, 7, num_classes),
@@ -222,6 +222,8 @@ def build_net(name: str, input_shape: tuple[int, ...], num_classes: int, *,
         "C4": lambda: _c2(num_classes),
         "mlp": lambda: _mlp(math.prod(shape), _positive(name, "width", width, MLP_WIDTH),
                             _positive(name, "depth", depth, MLP_DEPTH), num_classes),
+        "relu-mlp": lambda: _mlp(math.prod(shape), _positive(name, "width", width, MLP_WIDTH),
+                                 _positive(name, "depth", depth, MLP_DEPTH), num_classes, batchnorm=False),
         "cnn1d": lambda: _cnn1d(shape[0], _positive(name, "width", width, CNN1D_CHANNELS),
                                 _positive(name, "depth", depth, CNN1D_LAYERS), num_classes),
     }

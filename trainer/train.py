@@ -119,6 +119,7 @@ class Trainer:
         self._stop = False
         self.last_noise_scale: float | None = None
         self.curvature = None  # the live curvature's tracker, made at its first measurement
+        self.pending_curvature: dict[str, float] = {}
         if self.checkpoint_path and self.checkpoint_path.exists():
             self.load(self.checkpoint_path)
 
@@ -167,7 +168,8 @@ class Trainer:
                     if measure:
                         metrics["b_simple"] = self.last_noise_scale = self._noise_scale()
                     if curvature:
-                        metrics.update(self._curvature())
+                        self.pending_curvature = self._curvature()
+                        metrics.update(self.pending_curvature)
                     self._emit("on_step", metrics)
                 if self._stop:
                     break
@@ -279,6 +281,8 @@ class Trainer:
         }
         if self.last_noise_scale is not None:
             metrics["b_simple"] = self.last_noise_scale
+        metrics.update(self.pending_curvature)  # the epoch's last curvature measurement, if it made one
+        self.pending_curvature = {}
         self.history.append(metrics)
         if metrics["train_loss"] < self.best_loss:
             self.best_loss, self.bad_epochs = metrics["train_loss"], 0
@@ -302,13 +306,16 @@ class Trainer:
 
     def _curvature(self) -> dict[str, float]:
         """λ_max of the training loss on a fixed subset (and Adam's λ_max of P^-1 H), warm-started from
-        the last measurement's eigenvectors; the model and the run's RNG are untouched."""
+        the last measurement's eigenvectors; the model and the run's RNG are untouched. BatchNorm
+        normalises with batch statistics over chunks of the run's batch size: the loss the optimizer
+        descends, not the evaluation-mode one."""
         from trainer.analysis.curvature import CurvatureTracker, adam_preconditioner
 
         if self.curvature is None:
             self.curvature = CurvatureTracker(
                 self.data.x_train, self.data.y_train, n_samples=self.config.curvature_samples,
-                steps=self.config.curvature_steps, seed=self.config.seed, bn_mode=self.config.bn_eval)
+                steps=self.config.curvature_steps, seed=self.config.seed, bn_mode="batch",
+                batch_size=min(self.batch_size, self.config.curvature_samples))
         pre = None
         if isinstance(self.optimizer, torch.optim.Adam):
             pre = adam_preconditioner(self.optimizer, [p for p in self.model.parameters() if p.requires_grad])

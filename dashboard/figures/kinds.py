@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from bokeh.embed import json_item
 from bokeh.layouts import gridplot
-from bokeh.models import ColumnDataSource
+from bokeh.models import ColumnDataSource, Span
 
-from dashboard.figures.style import ACCURACY_COLOR, EPS_COLORS, ROLE_COLORS, new_figure
+from dashboard.figures.style import ACCURACY_COLOR, EPS_COLORS, ROLE_COLORS, new_figure, role_colors
 from trainer.kinds.sharpness import EPSILONS
 from trainer.kinds.tables import Table, value_of
 
@@ -33,9 +33,11 @@ def _line(fig, name: str, data: dict, color: str, label: str, dash: str = "solid
 
 
 def _finish(figures) -> dict:
-    for fig in figures:
-        fig.legend.click_policy = "hide"
-        fig.legend.location = "top_left"
+    for fig in figures:  # the legend beside the data, not over it
+        legend = fig.legend[0]
+        legend.click_policy = "hide"
+        fig.center.remove(legend)
+        fig.add_layout(legend, "right")
     return json_item(gridplot(figures, ncols=2, sizing_mode="stretch_width", merge_tools=False))
 
 
@@ -78,8 +80,29 @@ def trajectory_figure(table: Table) -> dict:
     return _finish(figs)
 
 
+def eos_figure(table: Table) -> dict:
+    """Every run's λ_max over its own stability threshold (1: the edge), and its training loss, per step."""
+    colors = role_colors([row["role"] for row in table.rows])
+    edge = new_figure("λ_max over the stability threshold (dotted: the edge)", "step", "λ_max / threshold",
+                      y_axis_type="log")
+    edge.add_layout(Span(location=1.0, dimension="width", line_dash="dotted", line_width=2, line_color="#555"))
+    loss = new_figure("Training loss (full batch)", "step", "training loss", y_axis_type="log")
+    for row in table.rows:
+        role, color = row["role"], colors[row["role"]]
+        ratio = [(s, v) for s, v in row.get("trace", []) if v > 0]
+        source = ColumnDataSource({"x": [float(s) for s, _ in ratio], "y": [float(v) for _, v in ratio]},
+                                  name=f"fig:eos:{role} edge")
+        edge.line("x", "y", source=source, line_color=color, line_width=2, legend_label=role)
+        falling = [(s, v) for s, v in row.get("loss_trace", []) if v > 0]
+        source = ColumnDataSource({"x": [float(s) for s, _ in falling], "y": [float(v) for _, v in falling]},
+                                  name=f"fig:eos:{role} loss")
+        loss.line("x", "y", source=source, line_color=color, line_width=1.5, legend_label=role)
+    return _finish([edge, loss])
+
+
 # kind name -> its figure, drawn from its table of the same key
-KIND_FIGURES = {"sweep": sweep_figure, "warmstart": warmstart_figure, "trajectory": trajectory_figure}
+KIND_FIGURES = {"sweep": sweep_figure, "warmstart": warmstart_figure, "trajectory": trajectory_figure,
+                "eos": eos_figure}
 
 
 def kind_figure(kind: str, tables: list[Table]) -> dict | None:

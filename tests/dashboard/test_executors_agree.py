@@ -20,14 +20,22 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SPEC = ExperimentSpec(epochs=3, seeds=2, subset=256, sb_batch=32, lb_batch=128)
 
 
-@pytest.mark.parametrize("kind, options", [("sharpness", {}), ("warmstart", {"every": 1, "lb_epochs": 1})])
-def test_the_cli_and_the_page_give_identical_tables(kind, options, alice, client, lab_settings, tmp_path):
+EOS = ExperimentSpec(net="relu-mlp", epochs=20, seeds=1, subset=256)  # 20 full-batch steps, λ_max every 5
+
+
+@pytest.mark.parametrize("kind, spec, options", [
+    ("sharpness", SPEC, {}), ("warmstart", SPEC, {"every": 1, "lb_epochs": 1}),
+    ("eos", EOS, {"learning_rates": [0.2], "adam_lr": 0.01, "every": 5, "width": 16, "depth": 1}),
+])
+def test_the_cli_and_the_page_give_identical_tables(kind, spec, options, alice, client, lab_settings, tmp_path):
     torch.set_num_threads(1)
     k = KINDS[kind]
     opts = k.options(options)
-    local = run_experiment(k, SPEC, opts, workers=1, store=tmp_path)
+    local = run_experiment(k, spec, opts, workers=1, store=tmp_path)
+    if kind == "eos":  # the curvature series reached the table through both executors
+        assert [row["lambda_max"] is not None for row in local.tables()[0].rows] == [True, True]
 
-    exp = executor.start(alice, kind, k, SPEC, opts, kind)
+    exp = executor.start(alice, kind, k, spec, opts, kind)
     worker = start_worker(celery_app, pool="solo", concurrency=1, perform_ping_check=False, shutdown_timeout=120,
                           queues=[lab_settings["train_queue"], lab_settings["analysis_queue"]])
     with worker:

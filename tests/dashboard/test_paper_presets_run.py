@@ -122,7 +122,8 @@ def test_it_offers_the_paper_presets_of_each_network_whose_files_are_present(cli
     for net in ("c3", "c4"):  # no cifar100 files
         assert not {f"{kind}{net}" for kind in PREFIXES} & offered
     client.force_login(alice)
-    choices = dict(client.get(reverse("experiment-new")).context["form"].fields["preset"].choices)
+    groups = client.get(reverse("experiment-new")).context["form"].fields["preset"].choices
+    choices = {key: label for _, options in groups for key, label in options}
     assert choices["f1"] == "F1 gap (Table 2)" and choices["sharpness-c1"] == "C1 gap + sharpness (Tables 2-4)"
     assert "c3" not in choices
 

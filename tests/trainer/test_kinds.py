@@ -112,7 +112,7 @@ def test_it_has_a_cpu_preset_on_mnist1d_for_every_kind_and_a_paper_one_per_netwo
     assert sorted(p.kind for p in cpu) == sorted(KINDS) and all(p.spec.dataset == "mnist1d" for p in cpu)
     for net in ("f1", "f2", "c1", "c2", "c3", "c4"):
         assert PRESETS[net].kind == "gap" and PRESETS[net].spec.sb_batch == 256
-        for kind in set(KINDS) - {"gap"}:
+        for kind in {k for k in KINDS if KINDS[k].from_paper} - {"gap"}:
             assert PRESETS[f"{kind}-{net}"].kind == kind
 
 
@@ -210,3 +210,33 @@ def test_the_experiment_eta_scales_the_queued_runs_by_how_far_the_model_was_off_
     assert remaining_seconds([lb_queued, sb_queued]) is None  # nothing measured yet
     assert remaining_seconds([done]) == 0.0
     assert remaining_seconds([done], analyses_modelled_s=50.0) == pytest.approx(2 * 50.0)  # the plan's analyses, scaled
+
+
+def test_the_eos_plan_runs_full_batch_gd_per_step_size_and_one_adam_run_measuring_curvature():
+    kind = KINDS["eos"]
+    spec = PRESETS["eos"].spec
+    runs, analyses = simulate(kind, spec, kind.Options())
+    assert [r.role for r in runs] == ["GD η=0.1", "GD η=0.2", "GD η=0.4", "Adam η=0.01"] and not analyses
+    for r in runs:
+        assert r.config.batch_size == spec.subset == 1000 and r.config.net == "relu-mlp" and r.config.momentum == 0
+        assert r.config.curvature_every == 5 and r.config.curvature_samples == 1000
+    assert [r.config.optimizer for r in runs] == ["sgd", "sgd", "sgd", "adam"]
+
+
+def test_the_eos_table_finds_when_lambda_reaches_the_edge_and_how_long_it_stays():
+    from trainer.kinds.eos import eos_table
+
+    # GD η = 0.2 (2/η = 10): λ climbs 1, 2, ..., 9 (90% of 10 at step 9), then 10, 11, 13, 10, 7 at steps 10-14
+    lam = {step: float(step) for step in range(1, 10)} | {10: 10.0, 11: 11.0, 12: 13.0, 13: 10.0, 14: 7.0}
+    loss = {1: 2.0, 2: 1.5, 3: 1.6, 4: 1.2, 5: 1.3, 6: 1.0}  # rises at steps 3 and 5
+    config = {"optimizer": "sgd", "lr": 0.2}
+    records = Records([RunRecord(1, "GD η=0.2", 0, config, final={"test_acc": 0.5},
+                                 history={"lambda_max": lam, "train_loss": loss})])
+    [row] = eos_table(records).rows
+    assert row["threshold"] == "2/η = 10" and row["reached"] == 9 and row["lambda_max"] == 13.0
+    # from step 9 on: 9, 10, 11, 13, 10, 7 -> within ±20% of 10 (8..12): 9, 10, 11, 10 = 4 of 6
+    assert row["at_edge"] == pytest.approx(66.7) and row["rises"] == 2 and row["peak_ratio"] == 1.3
+    adam = Records([RunRecord(2, "Adam η=0.01", 0, {"optimizer": "adam", "lr": 0.01},
+                              history={"lambda_max_pre": {5: 100.0, 10: 3500.0}, "lambda_max": {5: 1.0, 10: 2.0}})])
+    [row] = eos_table(adam).rows
+    assert row["threshold"] == "38/η = 3800 (preconditioned)" and row["reached"] == 10  # 3500 >= 0.9 x 3800

@@ -105,6 +105,7 @@ class Kind:
     history: ClassVar[tuple[str, ...]] = ()  # the per-epoch metrics its tables read from the runs' records
     # the experiment's settings its plan does not read (the form hides them for this kind)
     ignores: ClassVar[tuple[str, ...]] = ()
+    from_paper: ClassVar[bool] = True  # a part of Keskar et al. (with paper-scale presets), or research since
 
     # -- settings -------------------------------------------------------------------------
     def options(self, d: dict | None = None):

@@ -13,14 +13,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from trainer.catalog import DATASETS
+from trainer.catalog import DATASETS, MLP_DEPTH, MLP_WIDTH
 from trainer.kinds.base import Kind, PlannedAnalysis, simulate
 
 STEP_OVERHEAD_S = 2.0e-3  # optimizer step, callbacks, batch slicing
 RUN_OVERHEAD_S = 3.0  # task start, data, model, database flushes
 # seconds per training sample (forward + backward) on this machine's CPU, one thread
-PER_SAMPLE_S = {"mlp": 2.44e-5, "cnn1d": 5e-5, "F1": 1.3e-4, "F2": 2e-4, "C1": 3e-3, "C3": 3e-3,
+PER_SAMPLE_S = {"mlp": 2.44e-5, "relu-mlp": 2.44e-5, "cnn1d": 5e-5, "F1": 1.3e-4, "F2": 2e-4, "C1": 3e-3, "C3": 3e-3,
                 "C2": 3e-2, "C4": 3e-2}
+EPOCH_OVERHEAD_S = 2.0e-3  # the per-epoch evaluation's fixed part (|w - w0|, metrics, callbacks)
+CURVATURE_PASSES = 2.5  # loss-and-gradient passes per Lanczos step of a live λ_max (a double backward)
 SHARPNESS_PASSES = 15  # loss-and-gradient passes over the training set per box size
 SUBSPACE_FACTOR = 2.0  # the p = 100 solve also projects through A
 HESSIAN_PASSES = 300  # Hessian-vector products for eigenvalues, trace and density together
@@ -42,10 +44,36 @@ def duration(s: float) -> str:
     return f"{max(1, round(s / 60))} min" if s >= 90 else f"{math.ceil(s)} s"
 
 
-def _run_seconds(net: str, n_train: int, n_test: int, batch: int, steps: int, epochs: int) -> float:
-    per_sample = PER_SAMPLE_S.get(net, 1e-3)
-    evaluation = epochs * (n_train + n_test) * per_sample / 3  # forward only
+def _run_seconds(net: str, n_train: int, n_test: int, batch: int, steps: int, epochs: int,
+                 per_sample: float | None = None) -> float:
+    per_sample = per_sample or PER_SAMPLE_S.get(net, 1e-3)
+    evaluation = epochs * (EPOCH_OVERHEAD_S + (n_train + n_test) * per_sample / 3)  # forward only
     return RUN_OVERHEAD_S + steps * (STEP_OVERHEAD_S + batch * per_sample) + evaluation
+
+
+def _mlp_parameters(inputs: int, width: int, depth: int, classes: int) -> int:
+    return inputs * width + (depth - 1) * width * width + width * classes
+
+
+def _per_sample(config, info) -> float:
+    """The net's per-sample cost; an MLP of another width or depth scales it by its parameter count."""
+    base = PER_SAMPLE_S.get(config.net, 1e-3)
+    if config.net in ("mlp", "relu-mlp") and (config.width or config.depth):
+        inputs = math.prod(info.input_shape)
+        default = _mlp_parameters(inputs, MLP_WIDTH, MLP_DEPTH, info.num_classes)
+        return base * _mlp_parameters(inputs, config.width or MLP_WIDTH, config.depth or MLP_DEPTH,
+                                      info.num_classes) / default
+    return base
+
+
+def _curvature_seconds(config, n_train: int, steps: int, per_sample: float) -> float:
+    """Live λ_max every curvature_every steps: up to curvature_steps Hessian-vector products on its
+    subset each (twice for Adam, which also measures the preconditioned one)."""
+    if not config.curvature_every:
+        return 0.0
+    measurements = steps // config.curvature_every
+    each = config.curvature_steps * CURVATURE_PASSES * min(config.curvature_samples, n_train) * per_sample
+    return measurements * each * (2 if config.optimizer == "adam" else 1)
 
 
 def _analysis_seconds(a: PlannedAnalysis, net: str, n_train: int, n_test: int) -> float:
@@ -72,7 +100,9 @@ def estimate(kind: Kind, spec, options) -> Estimate:
         batch = config.resolved_batch_size(n_train)
         steps = config.total_steps(n_train)
         epochs = math.ceil(steps / max(1, n_train // batch))
-        seconds += _run_seconds(config.net, n_train, info.n_test, batch, steps, epochs)
+        per_sample = _per_sample(config, info)
+        seconds += _run_seconds(config.net, n_train, info.n_test, batch, steps, epochs, per_sample)
+        seconds += _curvature_seconds(config, n_train, steps, per_sample)
     seconds += sum(_analysis_seconds(a, spec.net, n_train, info.n_test) for a in analyses)
     return Estimate(len(runs), len(analyses), seconds)
 
