@@ -21,10 +21,10 @@ from trainer.kinds import DEFAULT_KIND, DEFAULT_PRESET, KINDS, PRESETS, availabl
 from trainer.kinds.spec import LB_REMEDY_FIELDS, ExperimentSpec
 
 SPEC_FIELDS = ("dataset", "net", "optimizer", "lr", "sb_batch", "lb_batch", "epochs", "seeds", "subset",
-               "curvature_every")
-OPTIONAL = {"curvature_every": 0}  # blank: this value
+               "curvature_every", "sharpness_every")
+OPTIONAL = {"curvature_every": 0, "sharpness_every": 0}  # blank: this value
 # settings a preset leaves editable: changing them keeps the experiment's preset
-EDITABLE = ("epochs", "seeds", "subset", "device", "curvature_every")
+EDITABLE = ("epochs", "seeds", "subset", "device", "curvature_every", "sharpness_every")
 
 
 def _label(f: dataclasses.Field) -> str:
@@ -177,7 +177,7 @@ class ExperimentForm(forms.Form):
 
     SECTIONS = (("What to run", ("name", "preset")), ("Data and network", ("dataset", "net", "subset")),
                 ("Training", ("optimizer", "lr", "sb_batch", "lb_batch", "epochs", "seeds")),
-                ("Live curvature", ("curvature_every",)),
+                ("Live curvature (off when blank)", ("curvature_every", "sharpness_every")),
                 ("Settings of the kind", tuple(OPTION_FIELDS)),
                 ("LB remedies (applied to every LB run)", tuple(f"lb_{n}" for n in LB_REMEDY_FIELDS)))
 

@@ -96,6 +96,10 @@ class TrainConfig:
            "and for Adam the preconditioned one", low=0)
     curvature_samples: int = setting(512, "live curvature: the fixed training subset it is measured on", low=1)
     curvature_steps: int = setting(20, "live curvature: Lanczos steps at most per measurement (warm-started)", low=2)
+    sharpness_every: int = setting(
+        0, "live sharpness: Keskar's metric (eps 1e-3, 10 L-BFGS-B iterations) every this many epochs (0 = off), "
+           "on the live curvature's subset", low=0)
+    sharpness_dim: int = setting(100, "live sharpness: the random subspace's dimension p (0 = full space)", low=0)
 
     def __post_init__(self):
         tuples(self)

@@ -283,6 +283,8 @@ class Trainer:
             metrics["b_simple"] = self.last_noise_scale
         metrics.update(self.pending_curvature)  # the epoch's last curvature measurement, if it made one
         self.pending_curvature = {}
+        if cfg.sharpness_every and self.epoch % cfg.sharpness_every == 0:
+            metrics["sharpness"] = self._sharpness()
         self.history.append(metrics)
         if metrics["train_loss"] < self.best_loss:
             self.best_loss, self.bad_epochs = metrics["train_loss"], 0
@@ -324,6 +326,17 @@ class Trainer:
         if result.lambda_max_pre is not None:
             out["lambda_max_pre"] = result.lambda_max_pre
         return out
+
+    def _sharpness(self) -> float:
+        """Keskar's metric at eps 1e-3 (the paper's 10 iterations) in a random sharpness_dim-dim subspace
+        (full space for 0), on the live curvature's fixed subset; the model is untouched."""
+        from trainer.analysis.curvature import fixed_subset
+        from trainer.analysis.sharpness import keskar_sharpness
+
+        x, y = fixed_subset(self.data.x_train, self.data.y_train, self.config.curvature_samples, self.config.seed)
+        result = keskar_sharpness(self.model, x, y, epsilons=(1e-3,), subspace_dim=self.config.sharpness_dim or None,
+                                  subspace_seed=self.config.seed, bn_mode=self.config.bn_eval)
+        return result.entries[0].value
 
     def _patience_exhausted(self) -> bool:
         return self.config.patience is not None and self.bad_epochs >= self.config.patience

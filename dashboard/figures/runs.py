@@ -42,6 +42,7 @@ PANELS = (
 # drawn when a run measures it (curvature_every): each group's stability threshold as a dotted line
 CURVATURE_PANEL = ("curv", "Curvature: top Hessian eigenvalue (dashed: Adam's, preconditioned)", "λ_max",
                    [("lambda_max", "solid"), ("lambda_max_pre", "dashed")], True)
+SHARPNESS_PANEL = ("sharp", "Keskar sharpness per epoch (ε 1e-3, live)", "sharpness", [("sharpness", "solid")], True)
 PLOTTED = ("loss",) + CURVATURE_METRICS + EPOCH_METRICS
 PERCENT = frozenset({"acc", "train_acc", "test_acc"})
 RUN_TOOLTIPS = [("run", "$name"), ("x", "@xv{0,0.[00]}"), ("value", "@y{0,0.[0000]}"), ("smoothed", "@ys{0,0.[0000]}")]
@@ -110,16 +111,21 @@ def experiment_figure(runs, series=None) -> dict:
     """The experiment's plots as a json_item (one document: the page looks sources up by name)."""
     runs = list(runs)
     return curves_figure([(run.pk, plot_role(run), run_label(run)) for run in runs], series,
-                         thresholds(runs, plot_role))
+                         thresholds(runs, plot_role), live_sharpness(runs))
 
 
-def curves_figure(lines, series=None, curvature=None) -> dict:
+def live_sharpness(runs) -> bool:
+    return any((run.config or {}).get("sharpness_every") for run in runs)
+
+
+def curves_figure(lines, series=None, curvature=None, sharpness: bool = False) -> dict:
     """Run curves grouped: lines is [(run id, group, label)]; one colour, legend entry, bold mean
-    and mean ± std band per group. curvature: {group: (threshold, text)} adds the curvature plot."""
+    and mean ± std band per group. curvature: {group: (threshold, text)} adds the curvature plot,
+    sharpness the live Keskar sharpness plot."""
     lines = [(pk, group_key(group), label) for pk, group, label in lines]
     if series is None:
         series = load_series([pk for pk, _, _ in lines], PLOTTED)
-    text = _skeleton(tuple(group for _, group, _ in lines), curvature is not None)
+    text = _skeleton(tuple(group for _, group, _ in lines), curvature is not None, sharpness)
     for i, (pk, _, label) in enumerate(lines):  # the skeleton names sources and lines by position
         text = text.replace(f'"r#{i}:', f'"r{pk}:').replace(f'"run#{i}"', json.dumps(label))
     item = json.loads(text)
@@ -158,7 +164,7 @@ THRESHOLD = "threshold:"  # "threshold:<group>": x, y (the threshold), text
 
 
 @functools.lru_cache(maxsize=64)
-def _skeleton(layout: tuple[str, ...], curvature: bool = False) -> str:
+def _skeleton(layout: tuple[str, ...], curvature: bool = False, sharpness: bool = False) -> str:
     """The figures for lines of groups [group, ...] with every source empty, as json_item JSON
     text; line i's sources are named "r#<i>:<metric>" and its renderers "run#<i>". Keyed by the
     groups alone, so every experiment of the same shape (e.g. 3 SB + 3 LB) shares one build."""
@@ -166,7 +172,8 @@ def _skeleton(layout: tuple[str, ...], curvature: bool = False) -> str:
     groups = sorted({g for _, g in layout}, key=lambda g: (g not in ROLE_COLORS, _natural(g)))
     colors = role_colors(groups)
     figures = []
-    for key, title, ylabel, metrics, log_y in PANELS + ((CURVATURE_PANEL,) if curvature else ()):
+    extra = ((CURVATURE_PANEL,) if curvature else ()) + ((SHARPNESS_PANEL,) if sharpness else ())
+    for key, title, ylabel, metrics, log_y in PANELS + extra:
         fig = new_figure(title, "epoch", ylabel, height=300, tags=[f"panel:{key}"] + (["log-y"] if log_y else []))
         waiting = GlyphRenderer(data_source=_source(f"waiting:{key}", x=[0, 1], y=[1, 2]),
                                 glyph=Scatter(x="x", y="y", fill_alpha=0, line_alpha=0))
@@ -224,4 +231,4 @@ def compare_figure(runs, group_by=None) -> dict:
     runs = list(runs)
     group_of = group_by or (lambda run: run_label(run, True))
     return curves_figure([(run.pk, group_of(run), run_label(run, True)) for run in runs],
-                         curvature=thresholds(runs, group_of))
+                         curvature=thresholds(runs, group_of), sharpness=live_sharpness(runs))

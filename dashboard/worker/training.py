@@ -45,6 +45,7 @@ class LiveRecorder:
         self.session_start = time.monotonic()
         self.session_first_step: int | None = None
         self.step = 0  # the trainer's global step at the last callback
+        self.clock_step = run.points.filter(name=CLOCK).aggregate(s=Max("step"))["s"] or -1
         # the clock goes on from where an earlier session of this run (before a restart) left it
         self.clock_offset = run.points.filter(name=CLOCK).aggregate(t=Max("value"))["t"] or 0.0
         self.progress, self.eta = run.progress, run.eta_seconds
@@ -92,7 +93,8 @@ class LiveRecorder:
     def flush(self) -> None:
         """Store and publish the buffered points (and progress, as a heartbeat) in one go."""
         self.last_flush = time.monotonic()
-        if self.buffer:  # when the run had reached its latest step
+        if self.buffer and self.step > self.clock_step:  # when the run reached its latest step (once a step)
+            self.clock_step = self.step
             self.buffer[CLOCK] = [[self.step, self.clock_offset + self.last_flush - self.session_start]]
         points, self.buffer = self.buffer, {}
         seq = self.seq + 1 if points else self.seq

@@ -58,6 +58,7 @@ EXPECTED_PARAMS = {
     "C4": C2_BODY + dense(512, 100),
     # MNIST-1D, 40 features
     "mlp": dense(40, 256) + bn(256) + 4 * (dense(256, 256) + bn(256)) + dense(256, 10),
+    "relu-mlp": dense(40, 256) + 4 * dense(256, 256) + dense(256, 10),  # no BatchNorm
     # length 40 -> 40 -> 20 -> 10 through the stride-1, stride-2, stride-2 convs
     "cnn1d": conv1d(1, 32, 5) + bn(32) + 2 * (conv1d(32, 32, 5) + bn(32)) + dense(32 * 10, 10),
 }
@@ -65,7 +66,7 @@ PAPER_INPUTS = {
     "F1": ((1, 28, 28), 10), "F2": ((360,), 1973),
     "C1": ((3, 32, 32), 10), "C2": ((3, 32, 32), 10),
     "C3": ((3, 32, 32), 100), "C4": ((3, 32, 32), 100),
-    "mlp": ((40,), 10), "cnn1d": ((40,), 10),
+    "mlp": ((40,), 10), "relu-mlp": ((40,), 10), "cnn1d": ((40,), 10),
 }
 
 
@@ -93,9 +94,20 @@ def test_it_counts_only_trainable_parameters():
 
 
 def test_it_lists_every_net_with_its_paper_dataset():
-    assert set(NETS) == {"F1", "F2", "C1", "C2", "C3", "C4", "mlp", "cnn1d"}
-    assert [NETS[n].paper_dataset for n in ("F1", "F2", "C1", "C2", "C3", "C4", "mlp", "cnn1d")] == [
-        "mnist", "timit", "cifar10", "cifar10", "cifar100", "cifar100", "mnist1d", "mnist1d"]
+    assert set(NETS) == {"F1", "F2", "C1", "C2", "C3", "C4", "mlp", "relu-mlp", "cnn1d"}
+    assert [NETS[n].paper_dataset for n in ("F1", "F2", "C1", "C2", "C3", "C4", "mlp", "relu-mlp", "cnn1d")] == [
+        "mnist", "timit", "cifar10", "cifar10", "cifar100", "cifar100", "mnist1d", "mnist1d", "mnist1d"]
+
+
+def test_the_relu_mlp_is_dense_relu_layers_without_batchnorm():
+    torch.manual_seed(0)
+    model = build_net("relu-mlp", (40,), 10, width=8, depth=2)
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    x = torch.randn(5, 40)
+    by_hand = linears[2](torch.relu(linears[1](torch.relu(linears[0](x)))))
+    assert [tuple(m.weight.shape) for m in linears] == [(8, 40), (8, 8), (10, 8)]
+    assert torch.allclose(model(x), by_hand)
 
 
 def test_it_fits_a_paper_net_to_another_class_count():

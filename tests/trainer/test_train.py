@@ -242,3 +242,20 @@ def test_live_curvature_is_measured_every_k_steps_without_changing_the_run(optim
     independent = hessian_eigenvalues(measured.model, tracker.x, tracker.y, k=1, method="lanczos", max_iter=100,
                                       tol=1e-6, bn_mode="batch", batch_size=trainer.batch_size)
     assert seen[-1][0] == pytest.approx(independent.eigenvalues[0], rel=1e-2)
+
+
+def test_live_sharpness_is_keskars_metric_of_the_epochs_weights_on_the_fixed_subset():
+    from trainer.analysis.curvature import fixed_subset
+    from trainer.analysis.sharpness import keskar_sharpness
+
+    config = TrainConfig(**dict(QUICK, epochs=4), sharpness_every=2, sharpness_dim=20, curvature_samples=200)
+    plain = Trainer(TrainConfig(**dict(QUICK, epochs=4))).run()
+    trainer = Trainer(config)
+    result = trainer.run()
+    assert [("sharpness" in m) for m in result.history] == [False, True, False, True]
+    assert_same_state(result.model.state_dict(), plain.model.state_dict())
+    x, y = fixed_subset(trainer.data.x_train, trainer.data.y_train, 200, config.seed)
+    assert len(x) == 200
+    expected = keskar_sharpness(result.model, x, y, epsilons=(1e-3,), subspace_dim=20, subspace_seed=config.seed)
+    assert result.history[-1]["sharpness"] == pytest.approx(expected.entries[0].value, rel=1e-9)
+    assert result.history[-1]["sharpness"] > 0

@@ -61,14 +61,19 @@ def _top(hvp, v0: torch.Tensor, steps: int, tol: float) -> tuple[float, torch.Te
     return float(theta[-1]), vector, len(alphas), state["ok"] or len(alphas) == hvp.n
 
 
+def fixed_subset(x: torch.Tensor, y: torch.Tensor, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """n examples of (x, y) drawn once by seed: what every live measurement of a run is taken on."""
+    pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:min(n, len(x))]
+    return x[pick.to(x.device)], y[pick.to(y.device)]
+
+
 class CurvatureTracker:
     """λ_max (and Adam's preconditioned λ_max) of the training loss on a fixed subset of (x, y)."""
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, *, n_samples: int = 512, steps: int = 20, tol: float = 1e-3,
                  seed: int = 0, bn_mode: str = "running", batch_size: int = EVAL_BATCH_SIZE, loss_fn=None):
-        gen = torch.Generator().manual_seed(seed)
-        pick = torch.randperm(len(x), generator=gen)[:min(n_samples, len(x))]
-        self.x, self.y = x[pick.to(x.device)], y[pick.to(y.device)]
+        self.x, self.y = fixed_subset(x, y, n_samples, seed)
+        gen = torch.Generator().manual_seed(seed + 1)  # the first measurement's start vector
         self.steps, self.tol, self.bn_mode, self.batch_size = steps, tol, bn_mode, batch_size
         self.loss_fn = loss_fn or cross_entropy_loss
         self.gen = gen

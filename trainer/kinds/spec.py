@@ -33,6 +33,7 @@ class ExperimentSpec:
     subset: int | None = same_as(TrainConfig, "subset")
     device: str = same_as(TrainConfig, "device")
     curvature_every: int = same_as(TrainConfig, "curvature_every")
+    sharpness_every: int = same_as(TrainConfig, "sharpness_every")
     # TrainConfig settings for the LB runs only (LB_REMEDY_FIELDS, e.g. {"sam_rho": 0.05})
     lb_overrides: dict = setting({}, "TrainConfig settings applied to the LB runs only")
 
@@ -62,7 +63,8 @@ class ExperimentSpec:
         """The run's configuration; a ConfigError names the spec field at fault."""
         common = dict(dataset=self.dataset, net=self.net, optimizer=self.optimizer, lr=self.lr,
                       batch_size=self.batch_for(role), epochs=self.epochs, seed=seed,
-                      subset=self.subset, device=self.device, curvature_every=self.curvature_every, data_dir=data_dir)
+                      subset=self.subset, device=self.device, curvature_every=self.curvature_every,
+                      sharpness_every=self.sharpness_every, data_dir=data_dir)
         if role == "LB":
             common.update(self.lb_overrides)
         try:
