@@ -129,6 +129,15 @@ def series_rows(analysis) -> tuple[list[str], list[list]]:
         density = r.get("density") or {}
         rows += [["density", x, d, None] for x, d in zip(density.get("grid", []), density.get("density", []))]
         return ["series", "x", "value", "std_error"], rows
+    if analysis.kind == "measures":
+        from trainer.analysis.by_name import MEASURE_DESCRIPTIONS
+
+        values = r.get("values", {})
+        rows = []
+        for key, (label, reads) in MEASURE_DESCRIPTIONS.items():
+            note = f"± {r['trace_std_error']:.3g} (standard error)" if key == "trace" and r.get("trace_std_error") else ""
+            rows.append([label, values.get(key), reads, note])
+        return ["measure", "value", "reads", "note"], rows
     if analysis.kind == "landscape":
         keys = ["train_loss", "train_acc", "test_loss", "test_acc"]
         return ["x", "y", *keys], [[x, y, *(r[k][i][j] for k in keys)]

@@ -100,12 +100,48 @@ def eos_figure(table: Table) -> dict:
     return _finish([edge, loss])
 
 
+def reparam_figure(table: Table) -> dict:
+    """Each measure over its value at α = 1, against α (log-log): flat at 1 means invariant."""
+    from trainer.kinds.reparam import MEASURE_COLUMNS
+
+    colors = role_colors([label for _, label in MEASURE_COLUMNS])
+    fig = new_figure("Each measure relative to α = 1 (the same function throughout)", "α", "value / value at α = 1",
+                     x_axis_type="log", y_axis_type="log")
+    fig.add_layout(Span(location=1.0, dimension="width", line_dash="dotted", line_width=2, line_color="#555"))
+    base = next((row for row in table.rows if row["alpha"] == 1.0), None)
+    for key, label in MEASURE_COLUMNS:
+        if not base or not base.get(key):
+            continue
+        rows = [{"alpha": r["alpha"], "ratio": r[key] / base[key]} for r in table.rows if r.get(key)]
+        _line(fig, f"fig:reparam:{key}", _series(rows, "alpha", "ratio", True, True), colors[label], label)
+    return _finish([fig])
+
+
+def measures_figure(table: Table) -> dict:
+    """One scatter per measure: its value against the run's gap, coloured by batch size."""
+    from trainer.kinds.measures import MEASURES
+
+    batches = sorted({row["batch"] for row in table.rows if row.get("batch") is not None})
+    colors = role_colors([f"B={b:g}" for b in batches])
+    figures = []
+    for key, label, _ in MEASURES:
+        fig = new_figure(label, "generalization gap (points)", label, height=240, y_axis_type="log")
+        for batch in batches:
+            rows = [r for r in table.rows if r.get("batch") == batch]
+            source = ColumnDataSource(_series(rows, "gap", key, log_y=True), name=f"fig:measures:{key}:{batch:g}")
+            fig.scatter("x", "y", source=source, color=colors[f"B={batch:g}"], size=7, legend_label=f"B={batch:g}")
+        figures.append(fig)
+    return _finish(figures)
+
+
 # kind name -> its figure, drawn from its table of the same key
 KIND_FIGURES = {"sweep": sweep_figure, "warmstart": warmstart_figure, "trajectory": trajectory_figure,
-                "eos": eos_figure}
+                "eos": eos_figure, "reparam": reparam_figure, "measures": measures_figure}
+FIGURE_TABLE = {"measures": "measures-runs"}  # the table a kind's figure reads, when not the kind's own key
 
 
 def kind_figure(kind: str, tables: list[Table]) -> dict | None:
     build = KIND_FIGURES.get(kind)
-    return build(next(t for t in tables if t.key == kind)) if build else None
+    key = FIGURE_TABLE.get(kind, kind)
+    return build(next(t for t in tables if t.key == key)) if build else None
 

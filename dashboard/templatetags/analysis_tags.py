@@ -45,10 +45,21 @@ def sharpness_table(finished_runs, analyses) -> dict:
         held = chosen.get(a.run_id)
         if held is None or a.status == Status.DONE or held.status != Status.DONE:
             chosen[a.run_id] = a
+    measured = {a.run_id: a.result.get("values", {}) for a in analyses
+                if a.kind == "measures" and a.epoch is None and a.status == Status.DONE and a.result
+                and float(a.params.get("alpha", 1)) == 1.0}
+    for a in analyses:  # a run measured only by the measures analysis still gets its row
+        if a.kind == "measures" and a.epoch is None and a.run_id and a.run_id not in chosen:
+            chosen[a.run_id] = a
     if not chosen:
         return {"rows": []}
-    values = {pk: sharpness_values(a.result) for pk, a in chosen.items() if a.status == Status.DONE}
+    values = {pk: sharpness_values(a.result) for pk, a in chosen.items() if a.status == Status.DONE and a.kind == "sharpness"}
     keys = sorted({key for v in values.values() for key in v}, key=lambda k: (k[0] != "full", -k[1], k[0]))
+    # the other measures beside Keskar's, wherever a run has them: the lab never calls a minimum flat on one measure
+    shown = [m for m in SIDE_BY_SIDE if any(v.get(m) is not None for v in measured.values())]
+    for pk in chosen:
+        values.setdefault(pk, {}).update({("measure", m): measured.get(pk, {}).get(m) for m in shown})
+    keys += [("measure", m) for m in shown]
     rows, by_group = [], {}
     for run in finished_runs:
         analysis = chosen.get(run.pk)
@@ -64,8 +75,14 @@ def sharpness_table(finished_runs, analyses) -> dict:
             n = max(n, len(column))
             cells.append(_mean_std(column))
         groups.append({"name": name, "n": n, "cells": cells or ["-"]})
-    return {"columns": [f"ε = {eps:g}" + ("" if space == "full" else f" ({space})") for space, eps in keys] or ["ε"],
+    return {"columns": [MEASURE_LABELS[eps] if space == "measure" else f"ε = {eps:g}" + ("" if space == "full" else f" ({space})")
+                        for space, eps in keys] or ["ε"],
             "rows": rows, "groups": groups, "ratio": _ratio(by_group, keys)}
+
+
+SIDE_BY_SIDE = ("lambda_max", "trace", "adaptive", "pac_bayes_sigma")
+MEASURE_LABELS = {"lambda_max": "λ_max", "trace": "Hessian trace", "adaptive": "adaptive sharpness",
+                  "pac_bayes_sigma": "PAC-Bayes σ (higher: flatter)"}
 
 
 def _mean_std(column) -> str:
@@ -79,6 +96,8 @@ def _mean_std(column) -> str:
 def _ratio(by_group, keys) -> str:
     """"LB is 12.3× as sharp as SB at ε = 0.001 (means over 3 and 3 runs)", once both are known."""
     for i, (space, eps) in enumerate(keys):
+        if space == "measure":
+            continue
         sb = [m[i] for m in by_group.get("SB", []) if m[i] is not None]
         lb = [m[i] for m in by_group.get("LB", []) if m[i] is not None]
         if sb and lb and statistics.fmean(sb) > 0:

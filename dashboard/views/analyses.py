@@ -97,7 +97,7 @@ def analysis_detail(request, pk):
     context = {"analysis": analysis, "experiment": analysis.experiment, "can_edit": can_edit, "query": query,
                "figure": analysis_figure(analysis), "result": analysis.result, "header": header,
                "recorded": analysis.result.get("options") or (analysis.result.get("eigen") or {}).get("options", {}),
-               "rows": rows if analysis.kind in ("sharpness", "hessian") else [],
+               "rows": rows if analysis.kind in ("sharpness", "hessian", "measures") else [],
                "live": {"wsPath": stream_path(analysis.experiment_id) + query, "analysis": analysis.pk,
                         "status": analysis.status,
                         "statusUrl": reverse("analysis-status", args=[0]).replace("/0/", "/{id}/") + query}}

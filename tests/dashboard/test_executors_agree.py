@@ -26,6 +26,7 @@ EOS = ExperimentSpec(net="relu-mlp", epochs=20, seeds=1, subset=256)  # 20 full-
 @pytest.mark.parametrize("kind, spec, options", [
     ("sharpness", SPEC, {}), ("warmstart", SPEC, {"every": 1, "lb_epochs": 1}),
     ("eos", EOS, {"learning_rates": [0.2], "adam_lr": 0.01, "every": 5, "width": 16, "depth": 1}),
+    ("reparam", SPEC, {"alphas": [1, 8], "width": 16, "depth": 2, "n_samples": 64}),
 ])
 def test_the_cli_and_the_page_give_identical_tables(kind, spec, options, alice, client, lab_settings, tmp_path):
     torch.set_num_threads(1)

@@ -109,3 +109,14 @@ def test_it_uses_a_fixed_leading_subset(setup):
     assert subset.trace == direct.trace and subset.options.n_samples == 10
     with pytest.raises(ValueError, match="method"):
         hessian_eigenvalues(model, x, y, method="arnoldi")
+
+
+def test_the_trace_stops_on_its_relative_standard_error_and_the_error_is_honest(setup):
+    model, x, y, hessian = setup
+    exact = np.trace(hessian)
+    result = hessian_trace(model, x, y, tol=0.02, max_iter=2000, batch_size=CHUNK)
+    assert result.converged and result.samples >= 10
+    assert result.std_error <= 0.02 * abs(result.trace) + 1e-12
+    assert abs(result.trace - exact) < 4 * result.std_error  # the reported error covers the truth
+    capped = hessian_trace(model, x, y, tol=1e-6, max_iter=12, batch_size=CHUNK)
+    assert not capped.converged and capped.samples == 12  # it says when it ran out instead

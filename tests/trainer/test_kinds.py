@@ -1,5 +1,6 @@
 """Experiment kinds as planners: which runs each starts with, what a finished run unlocks, the
 field a bad setting names, the tables' cells and the paper comparison. No training here."""
+import numpy as np
 import pytest
 
 from trainer.fields import ConfigError
@@ -240,3 +241,42 @@ def test_the_eos_table_finds_when_lambda_reaches_the_edge_and_how_long_it_stays(
                               history={"lambda_max_pre": {5: 100.0, 10: 3500.0}, "lambda_max": {5: 1.0, 10: 2.0}})])
     [row] = eos_table(adam).rows
     assert row["threshold"] == "38/η = 3800 (preconditioned)" and row["reached"] == 10  # 3500 >= 0.9 x 3800
+
+
+def test_the_measures_ranking_gives_kendalls_tau_and_the_granulated_tau_per_hyper_parameter():
+    from scipy import stats
+
+    from trainer.kinds.measures import measures_tables
+    from trainer.kinds.records import AnalysisRecord
+
+    rng = np.random.default_rng(1)
+    runs, analyses = [], []
+    for i, (batch, lr, seed) in enumerate([(b, lr, s) for b in (32, 512) for lr in (1e-3, 3e-3) for s in (0, 1)], 1):
+        gap = float(rng.normal(5, 2))
+        runs.append(RunRecord(i, f"B={batch}", seed, {"lr": lr},
+                              final={"train_acc": 0.9, "test_acc": 0.9 - gap / 100, "batch_size": batch, "n_train": 4000}))
+        values = {"keskar_full": gap * 10 + float(rng.normal()), "lambda_max": float(rng.normal()),
+                  "pac_bayes_sigma": 1 / (1 + gap)}
+        analyses.append(AnalysisRecord(100 + i, "measures", i, {"alpha": 1.0}, result={"values": values}))
+    ranking, per_run = measures_tables(Records(runs, analyses))
+    gaps = [r["gap"] for r in per_run.rows]
+    by_measure = {r["measure"]: r for r in ranking.rows}
+    keskar = [r["keskar_full"] for r in per_run.rows]
+    assert by_measure["Keskar full"]["tau"] == pytest.approx(stats.kendalltau(keskar, gaps).statistic)
+    # batch varied, lr and seed fixed: 4 pairs of two runs, each tau is +1 or -1
+    pairs = {}
+    for r in per_run.rows:
+        pairs.setdefault((r["lr"], r["seed"]), []).append(r)
+    expected = np.mean([stats.kendalltau([a["keskar_full"], b["keskar_full"]], [a["gap"], b["gap"]]).statistic
+                        for a, b in pairs.values()])
+    assert by_measure["Keskar full"]["tau_batch"] == pytest.approx(expected)
+    assert by_measure["PAC-Bayes 1/σ²"]["tau"] == pytest.approx(1.0)  # 1/σ² = (1 + gap)², monotone in the gap
+    assert by_measure["Hessian trace"]["tau"] is None and by_measure["Hessian trace"]["n"] == 0
+
+
+def test_the_reparam_plan_measures_one_bn_free_run_at_every_alpha():
+    kind = KINDS["reparam"]
+    runs, analyses = simulate(kind, PRESETS["reparam"].spec, kind.Options())
+    assert [r.config.net for r in runs] == ["relu-mlp"]
+    assert [a.params["alpha"] for a in analyses] == [0.125, 1.0, 8.0, 64.0, 512.0]
+    assert {a.kind for a in analyses} == {"measures"}

@@ -64,3 +64,13 @@ def test_cards_wait_for_finished_runs_and_skip_designs_without_sb_and_lb():
     assert all(c.state == PENDING for c in cards(Records(_runs(status="running"))))
     sweep = Records([RunRecord(1, "B=32", 0, {}), RunRecord(2, "B=512", 0, {})])
     assert cards(sweep) == []
+
+
+def test_the_sharpness_card_puts_every_other_measure_beside_keskars():
+    runs = _runs()
+    analyses = [_sharpness(r.id, v) for r, v in zip(runs, [1.0, 2.0, 3.0, 150.0, 210.0, 240.0])]
+    lam = [30.0, 30.0, 30.0, 10.0, 10.0, 10.0]  # LB a third as "sharp" by λ_max
+    analyses += [AnalysisRecord(200 + r.id, "measures", r.id, {"alpha": 1.0}, result={"values": {"lambda_max": v}})
+                 for r, v in zip(runs, lam)]
+    card = _by_key(Records(runs, analyses))["sharpness"]
+    assert card.value == "100×" and "Other measures, LB / SB: λ_max 0.333×" in card.detail

@@ -14,6 +14,8 @@ _MODULES = {
     "interpolation": ("InterpolationResult", "interpolate", "interpolated_model", "path_coefficients",
                       "recompute_bn_statistics"),
     "landscape": ("Landscape1D", "Landscape2D", "filter_normalized_direction", "landscape_1d", "landscape_2d"),
+    "measures": ("MeasuresResult", "adaptive_sharpness", "flatness_measures", "pac_bayes_sigma", "rescaled"),
+    "curvature": ("CurvatureTracker", "adam_preconditioner", "fixed_subset"),
     "noise": ("NoiseScaleResult", "gradient_noise_scale", "sgd_noise_scale", "two_batch_estimates"),
     "sharpness": ("SharpnessEntry", "SharpnessResult", "box_half_widths", "keskar_sharpness", "pinv_apply",
                   "subspace_matrix"),

@@ -14,13 +14,25 @@ import math
 from pathlib import Path
 from typing import Any, Callable
 
-ANALYSIS_KINDS = ("sharpness", "interpolation", "hessian", "landscape")
+ANALYSIS_KINDS = ("sharpness", "interpolation", "hessian", "landscape", "measures")
 LANDSCAPE_RESOLUTIONS = (2, 51)  # smallest and largest grid per axis
 # Keskar et al.'s Metric 2.1 as the paper measures it: both box sizes, 10 L-BFGS-B iterations.
 PAPER_SHARPNESS = {"epsilons": [1e-3, 5e-4], "max_iter": 10}
 # The paper's Fig. 3 from the authors' code: 25 points on [-1, 2], both paths.
 PAPER_INTERPOLATIONS = [{"path": path, "bn": "recompute", "points": 25, "alpha_min": -1, "alpha_max": 2}
                         for path in ("linear", "curved")]
+
+
+# trainer.analysis.measures's measures: what each is, and which way reads sharp (here: no torch import)
+MEASURE_DESCRIPTIONS = {
+    "keskar_full": ("Keskar sharpness, full space, ε 1e-3", "higher is sharper"),
+    "keskar_p100": ("Keskar sharpness, random 100-dim subspace, ε 1e-3", "higher is sharper"),
+    "lambda_max": ("top Hessian eigenvalue λ_max", "higher is sharper"),
+    "trace": ("Hessian trace (Hutchinson)", "higher is sharper"),
+    "adaptive": ("adaptive sharpness, |δ| ≤ ρ|w|", "higher is sharper"),
+    "pac_bayes_sigma": ("PAC-Bayes σ: the weight noise the loss tolerates", "higher is flatter"),
+    "dist_init": ("distance from the initial weights |w - w0|", "higher is farther"),
+}
 
 
 # -- params -----------------------------------------------------------------------------
@@ -103,6 +115,16 @@ SCHEMAS: dict[str, dict[str, tuple[Any, Callable]]] = {
         "resolution": (21, lambda n, v: whole_number(n, v, *LANDSCAPE_RESOLUTIONS)),
         "span": (1.0, lambda n, v: _float(n, v, positive=True)),
         "n_samples": (None, lambda n, v: whole_number(n, v, 1, optional=True)),
+    },
+    # trainer.analysis.measures: every flatness measure of the weights (rescaled by alpha first)
+    "measures": {
+        "alpha": (1.0, lambda n, v: _float(n, v, positive=True)),
+        "layer": (0, lambda n, v: whole_number(n, v, 0, 50)),
+        "epsilon": (1e-3, lambda n, v: _float(n, v, positive=True)),
+        "subspace_dim": (100, lambda n, v: whole_number(n, v, 1)),
+        "rho": (0.05, lambda n, v: _float(n, v, positive=True)),
+        "target": (0.1, lambda n, v: _float(n, v, positive=True)),
+        "n_samples": (1000, lambda n, v: whole_number(n, v, 1)),
     },
 }
 
@@ -187,6 +209,11 @@ def run_analysis(kind: str, params: dict, trainer, trainer_b=None,
                                     batch_size=cfg.eval_batch_size, progress=progress).to_dict()
     if kind == "hessian":
         return _hessian(trainer, p, _Stages(progress), common)
+    if kind == "measures":
+        x, y = _first(data.x_train, data.y_train, min(p["n_samples"], data.n_train))
+        return analysis.flatness_measures(trainer.model, x, y, x0=trainer.x0, alpha=p["alpha"], layer=p["layer"],
+                                          epsilon=p["epsilon"], subspace_dim=p["subspace_dim"], rho=p["rho"],
+                                          target=p["target"], seed=cfg.seed, progress=progress, **common).to_dict()
     x_train, y_train = _first(data.x_train, data.y_train, p["n_samples"])
     x_test, y_test = _first(data.x_test, data.y_test, p["n_samples"])
     return analysis.landscape_2d(trainer.model, x_train, y_train, x_test, y_test, resolution=p["resolution"],

@@ -65,7 +65,7 @@ class TraceResult(JsonRecord):
     samples: int
     converged: bool
     max_iter: int
-    tol: float
+    tol: float  # the relative standard error it stops at
     options: HessianOptions
 
 
@@ -258,8 +258,9 @@ def hessian_trace(
     x: torch.Tensor,
     y: torch.Tensor,
     *,
-    max_iter: int = 100,
-    tol: float = 1e-3,
+    max_iter: int = 200,
+    tol: float = 0.01,
+    min_samples: int = 10,
     seed: int = 0,
     bn_mode: str = "running",
     batch_size: int = EVAL_BATCH_SIZE,
@@ -269,8 +270,11 @@ def hessian_trace(
 ) -> TraceResult:
     """Hutchinson's trace estimate: mean of v^T H v over Rademacher v, with its standard error.
 
-    Stops when the running mean changes by less than tol relative (PyHessian's rule; tol=0
-    runs all max_iter samples).
+    Stops once the standard error is at most tol times |mean| (relative standard error; after
+    at least min_samples, so the error itself is estimated), or after max_iter samples, with
+    converged False. tol=0 runs all max_iter samples. (A stop on the running mean changing by
+    less than tol, PyHessian's rule, came after 8-21 probes here with 2-5% error while saying
+    converged.)
     """
     if max_iter < 1:
         raise ValueError(f"max_iter must be >= 1, got {max_iter}")
@@ -281,16 +285,15 @@ def hessian_trace(
     with preserved_state(model), eval_mode(model, bn_mode):
         hvp = HessianOperator(model, x, y, loss_fn or cross_entropy_loss, batch_size)
         gen = torch.Generator().manual_seed(seed)
-        previous = None
         for it in range(max_iter):
             v = _rademacher(hvp.n, gen, hvp.device)
             samples.append(float(v @ hvp(v)))
-            mean = float(np.mean(samples))
             report(progress, (it + 1) / max_iter)
-            if previous is not None and abs(mean - previous) <= tol * (abs(previous) + 1e-12):
-                ok = True
-                break
-            previous = mean
+            if tol > 0 and len(samples) >= max(2, min_samples):
+                se = float(np.std(samples, ddof=1) / np.sqrt(len(samples)))
+                if se <= tol * abs(float(np.mean(samples))):
+                    ok = True
+                    break
     std_error = float(np.std(samples, ddof=1) / np.sqrt(len(samples))) if len(samples) > 1 else float("nan")
     report(progress, 1.0)
     return TraceResult(trace=float(np.mean(samples)), std_error=std_error, samples=len(samples), converged=ok,

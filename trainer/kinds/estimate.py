@@ -26,6 +26,8 @@ CURVATURE_PASSES = 2.5  # loss-and-gradient passes per Lanczos step of a live λ
 SHARPNESS_PASSES = 15  # loss-and-gradient passes over the training set per box size
 SUBSPACE_FACTOR = 2.0  # the p = 100 solve also projects through A
 HESSIAN_PASSES = 300  # Hessian-vector products for eigenvalues, trace and density together
+MEASURES_PASSES = 500  # loss-and-gradient passes of every flatness measure together (two sharpness solves,
+                       # Lanczos, Hutchinson, 20 ascent steps, the PAC-Bayes bisection)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ def _analysis_seconds(a: PlannedAnalysis, net: str, n_train: int, n_test: int) -
         return p["points"] * (n_train + n_test) * per_sample
     if a.kind == "hessian":
         return HESSIAN_PASSES * 2 * min(p["n_samples"], n_train) * per_sample
+    if a.kind == "measures":
+        return MEASURES_PASSES * min(p["n_samples"], n_train) * per_sample
     grid = p["resolution"] ** 2
     return grid * 2 * (p["n_samples"] or n_train + n_test) * per_sample / 3
 

@@ -54,8 +54,36 @@ def gap_card(sb: list[RunRecord], lb: list[RunRecord]) -> Card:
     return Card("gap", title, f"{diff:.2f} points", detail + ". The paper: 1 to 5 points.")
 
 
+OTHER_MEASURES = (("lambda_max", "λ_max"), ("trace", "trace"), ("adaptive", "adaptive"),
+                  ("pac_bayes_sigma", "PAC-Bayes σ"))
+
+
+def other_measures(records: Records, sb: list[RunRecord], lb: list[RunRecord]) -> str:
+    """"λ_max 0.34×, adaptive 2.1×, ...": LB/SB of the means of every other measure of the final weights
+    that both regimes have, so that no card reads a minimum as sharp from one measure alone."""
+    values: dict[int, dict] = {}
+    for a in records.analyses:
+        if a.kind == "measures" and a.epoch is None and a.status == "done" and a.result \
+                and float(a.params.get("alpha", 1)) == 1.0:
+            values[a.run] = a.result.get("values", {})
+    parts = []
+    for key, label in OTHER_MEASURES:
+        s = Stat.of(values.get(r.id, {}).get(key) for r in sb)
+        l_ = Stat.of(values.get(r.id, {}).get(key) for r in lb)
+        if s and l_ and s.mean > 0:
+            parts.append(f"{label} {l_.mean / s.mean:.3g}×")
+    return ("Other measures, LB / SB: " + ", ".join(parts) + " (σ: higher is flatter).") if parts else ""
+
+
 def sharpness_card(records: Records, sb: list[RunRecord], lb: list[RunRecord]) -> Card:
-    """LB/SB of the mean sharpness of final weights, in the paper's headline space when it was measured."""
+    """LB/SB of the mean sharpness of final weights, in the paper's headline space when it was measured,
+    with every other measure's LB/SB beside it."""
+    card = _keskar_card(records, sb, lb)
+    others = other_measures(records, sb, lb)
+    return Card(card.key, card.title, card.value, f"{card.detail} {others}".strip(), card.state) if others else card
+
+
+def _keskar_card(records: Records, sb: list[RunRecord], lb: list[RunRecord]) -> Card:
     title = "Sharpness LB / SB"
     keys = {key for a in records.analyses if a.kind == "sharpness" and a.epoch is None and a.status == "done"
             for key in sharpness_values(a.result)}
