@@ -51,6 +51,8 @@ class TrainConfig:
     epochs: int = setting(100, "training epochs", low=0, low_open=True)
     patience: int | None = setting(
         None, "stop when the training loss has not improved for this many epochs (the paper's rule)", low=1)
+    target_train_loss: float | None = setting(
+        None, "stop at the end of the first epoch whose training loss is at most this", low=0, low_open=True)
     # reproducibility and placement
     seed: int = setting(0, "seed of the initial weights, batch order, dropout and augmentation")
     device: str = setting("cpu", "torch device, e.g. cpu, cuda, cuda:1")

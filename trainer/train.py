@@ -134,7 +134,7 @@ class Trainer:
 
     @property
     def finished(self) -> bool:
-        return self.step >= self.total_steps or self._patience_exhausted()
+        return self.step >= self.total_steps or self._patience_exhausted() or self._target_reached()
 
     def run(self) -> TrainResult:
         started = time.perf_counter()
@@ -337,6 +337,10 @@ class Trainer:
         result = keskar_sharpness(self.model, x, y, epsilons=(1e-3,), subspace_dim=self.config.sharpness_dim or None,
                                   subspace_seed=self.config.seed, bn_mode=self.config.bn_eval)
         return result.entries[0].value
+
+    def _target_reached(self) -> bool:
+        target = self.config.target_train_loss
+        return target is not None and bool(self.history) and self.history[-1]["train_loss"] <= target
 
     def _patience_exhausted(self) -> bool:
         return self.config.patience is not None and self.bad_epochs >= self.config.patience

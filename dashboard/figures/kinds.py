@@ -134,9 +134,26 @@ def measures_figure(table: Table) -> dict:
     return _finish(figures)
 
 
+def scaling_figure(table: Table) -> dict:
+    """Steps to the target against batch size (log-log), perfect scaling dashed, B_simple as a vertical line."""
+    fig = new_figure("Steps to the target training loss (lr tuned per batch size)", "batch size", "steps",
+                     x_axis_type="log", y_axis_type="log")
+    _line(fig, "fig:scaling:steps", _series(table.rows, "batch", "steps", True, True), ROLE_COLORS["SB"],
+          "measured (best lr)")
+    _line(fig, "fig:scaling:perfect", _series(table.rows, "batch", "perfect", True, True), "#555",
+          "perfect scaling", dash="dashed")
+    _line(fig, "fig:scaling:acc", _series(table.rows, "batch", "acc_steps", True, True), ACCURACY_COLOR,
+          "to the target test accuracy", dash="dotted")
+    b_simple = table.note.rsplit(": ", 1)[-1] if table.note.startswith("B_simple, the median") else None
+    if b_simple:
+        fig.add_layout(Span(location=float(b_simple), dimension="height", line_dash="dashdot", line_width=2,
+                            line_color=ROLE_COLORS["LB"], name="fig:scaling:b_simple"))
+    return _finish([fig])
+
+
 # kind name -> its figure, drawn from its table of the same key
 KIND_FIGURES = {"sweep": sweep_figure, "warmstart": warmstart_figure, "trajectory": trajectory_figure,
-                "eos": eos_figure, "reparam": reparam_figure, "measures": measures_figure}
+                "eos": eos_figure, "scaling": scaling_figure, "reparam": reparam_figure, "measures": measures_figure}
 FIGURE_TABLE = {"measures": "measures-runs"}  # the table a kind's figure reads, when not the kind's own key
 
 

@@ -17,6 +17,23 @@ from dashboard.views.access import editable_experiment
 from trainer.analysis.by_name import ANALYSIS_KINDS, SCHEMAS
 
 
+SOLVER_STATUS = {0: "stopped by itself (converged)", 1: "iteration limit", 2: "stopped: no further progress"}
+
+
+def converged_rows(result: dict) -> list[dict]:
+    """Per epsilon: the paper-protocol value, the converged solve's best, their gap, the solver's status."""
+    converged = {e["epsilon"]: e for e in (result.get("converged") or {}).get("entries", [])}
+    rows = []
+    for e in result.get("entries", []):
+        c = converged.get(e["epsilon"])
+        if c is None:
+            continue
+        gap = f"+{100 * (c['value_max'] / e['value'] - 1):.1f}%" if e["value"] else "-"
+        rows.append({"epsilon": e["epsilon"], "paper": e["value"], "converged": c["value_max"], "gap": gap,
+                     "iterations": c["iterations"], "status": SOLVER_STATUS.get(c["status"], c["message"])})
+    return rows
+
+
 def _form_params(kind: str, post) -> dict:
     """The kind's params from a form: blank fields take their defaults, an unticked checkbox is False."""
     params = {}
@@ -98,6 +115,7 @@ def analysis_detail(request, pk):
                "figure": analysis_figure(analysis), "result": analysis.result, "header": header,
                "recorded": analysis.result.get("options") or (analysis.result.get("eigen") or {}).get("options", {}),
                "rows": rows if analysis.kind in ("sharpness", "hessian", "measures") else [],
+               "converged_rows": converged_rows(analysis.result) if analysis.kind == "sharpness" else [],
                "live": {"wsPath": stream_path(analysis.experiment_id) + query, "analysis": analysis.pk,
                         "status": analysis.status,
                         "statusUrl": reverse("analysis-status", args=[0]).replace("/0/", "/{id}/") + query}}

@@ -308,3 +308,31 @@ def test_every_run_refuses_a_snapshot_epoch_and_an_experiment_without_finished_r
     url = reverse("analysis-request", args=[experiment.pk])
     html = client.post(url, {"kind": "sharpness", "run": "all"}, follow=True).content.decode()
     assert "run: no run has finished yet" in html
+
+
+def test_a_converged_solve_stands_beside_the_papers_protocol(client, alice, finished, analysis_queue):
+    _, lb = _runs(finished)
+    analysis = _done(finished, "sharpness", {"epsilons": [1e-3], "converged": True, "converged_iter": 30}, lb)
+    paper, converged = analysis.result["entries"][0], analysis.result["converged"]["entries"][0]
+    assert analysis.result["options"]["max_iter"] == 10 and analysis.result["converged"]["options"]["max_iter"] == 30
+    assert converged["value_max"] >= paper["value"] * (1 - 1e-9)  # more iterations and starts find at least as much
+    client.force_login(alice)
+    html = client.get(reverse("analysis-detail", args=[analysis.pk])).content.decode()
+    assert 'id="sharpness-converged"' in html and "against a converged solve" in html
+    gap = 100 * (converged["value_max"] / paper["value"] - 1)
+    assert f"+{gap:.1f}%" in html
+
+
+def test_the_measures_page_lists_every_measure_with_which_way_it_reads(client, alice, finished, analysis_queue):
+    sb, _ = _runs(finished)
+    analysis = _done(finished, "measures", {"n_samples": 64, "subspace_dim": 5, "alpha": 4}, sb)
+    values = analysis.result["values"]
+    assert analysis.result["batchnorm"] and analysis.result["alpha"] == 4.0  # the lab's mlp has BatchNorm: said
+    assert all(values[k] is not None for k in ("keskar_full", "keskar_p100", "lambda_max", "trace", "adaptive",
+                                               "pac_bayes_sigma", "dist_init"))
+    client.force_login(alice)
+    html = client.get(reverse("analysis-detail", args=[analysis.pk])).content.decode()
+    assert html.count("higher is sharper") == 5 and "higher is flatter" in html
+    assert "the net has BatchNorm" in html and "Jiang et al. (2019)" in html
+    rows = list(csv.reader(io.StringIO(client.get(reverse("analysis-export-csv", args=[analysis.pk])).content.decode())))
+    assert rows[0] == ["measure", "value", "reads", "note"] and len(rows) == 8

@@ -280,3 +280,28 @@ def test_the_reparam_plan_measures_one_bn_free_run_at_every_alpha():
     assert [r.config.net for r in runs] == ["relu-mlp"]
     assert [a.params["alpha"] for a in analyses] == [0.125, 1.0, 8.0, 64.0, 512.0]
     assert {a.kind for a in analyses} == {"measures"}
+
+
+def test_steps_to_target_on_a_synthetic_curve_and_the_scaling_table():
+    from trainer.kinds.scaling import ScalingOptions, scaling_table, steps_to
+
+    # loss 2 / epoch: at most 0.3 first at epoch 7 (0.2857); 10 steps an epoch
+    curve = {e: 2 / e for e in range(1, 20)}
+    assert steps_to(curve, 10, 0.3) == 70 and steps_to(curve, 10, 0.01) is None
+    assert steps_to({1: 0.4, 2: 0.6}, 5, 0.55, below=False) == 10
+
+    options = ScalingOptions(batch_sizes=(16, 64), learning_rates=(1e-3, 1e-2), target_loss=0.3)
+    runs = []
+    # B=16: lr 1e-2 gets there in 4 epochs of 250 steps, lr 1e-3 in 8; B=64: 4 epochs of 62 (slower per sample)
+    for i, (batch, lr, epochs) in enumerate([(16, 1e-3, 8), (16, 1e-2, 4), (64, 1e-3, 6), (64, 1e-2, 4)], 1):
+        spe = 4000 // batch
+        history = {"train_loss": {e: 1.0 if e < epochs else 0.25 for e in range(1, epochs + 1)},
+                   "b_simple": {1: 100.0 * i}}
+        runs.append(RunRecord(i, f"B={batch}", 0, {"lr": lr}, tags={"batch": batch, "lr": lr},
+                              final={"batch_size": batch, "steps": epochs * spe, "epochs": epochs}, history=history))
+    table = scaling_table(options, Records(runs))
+    rows = {r["batch"]: r for r in table.rows}
+    assert rows[16]["steps"] == 1000 and rows[16]["best_lr"] == 1e-2
+    assert rows[64]["steps"] == 4 * 62 and rows[64]["perfect"] == 250.0  # 1000 x 16 / 64
+    assert rows[64]["efficiency"] == round(100 * 250 / 248, 1)
+    assert table.note.endswith(": 250")  # the median of 100, 200, 300, 400

@@ -140,6 +140,16 @@ def test_patience_stops_when_the_training_loss_stops_improving():
     assert Trainer(config.replace(patience=None)).run().epoch == 10
 
 
+def test_a_target_training_loss_stops_at_the_first_epoch_that_reaches_it():
+    full = Trainer(TrainConfig(**{**QUICK, "epochs": 6})).run()
+    losses = [m["train_loss"] for m in full.history]
+    target = losses[2] + 1e-9  # reached at epoch 3, not before
+    assert all(loss > target for loss in losses[:2])
+    stopped = Trainer(TrainConfig(**{**QUICK, "epochs": 6, "target_train_loss": target})).run()
+    assert stopped.epoch == 3 and stopped.step == 3 * 25 and not stopped.stopped
+    assert stopped.history[-1]["train_loss"] == losses[2]  # the same run, cut where it got there
+
+
 def test_linear_lr_scaling_warms_up_to_the_scaled_rate():
     config = TrainConfig(**{**QUICK, "batch_size": 80, "lr_scaling": "linear", "lr_base_batch": 20,
                             "warmup_epochs": 1.0, "epochs": 2})

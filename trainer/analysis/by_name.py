@@ -18,6 +18,8 @@ ANALYSIS_KINDS = ("sharpness", "interpolation", "hessian", "landscape", "measure
 LANDSCAPE_RESOLUTIONS = (2, 51)  # smallest and largest grid per axis
 # Keskar et al.'s Metric 2.1 as the paper measures it: both box sizes, 10 L-BFGS-B iterations.
 PAPER_SHARPNESS = {"epsilons": [1e-3, 5e-4], "max_iter": 10}
+# "converged": L-BFGS-B until it stops by itself (or 200 iterations), from y = 0 and 3 random starts in the box
+CONVERGED_SHARPNESS = {"max_iter": 200, "restarts": 3}
 # The paper's Fig. 3 from the authors' code: 25 points on [-1, 2], both paths.
 PAPER_INTERPOLATIONS = [{"path": path, "bn": "recompute", "points": 25, "alpha_min": -1, "alpha_max": 2}
                         for path in ("linear", "curved")]
@@ -97,6 +99,9 @@ SCHEMAS: dict[str, dict[str, tuple[Any, Callable]]] = {
         "subspace_dim": (None, lambda n, v: whole_number(n, v, 1, optional=True)),
         "max_iter": (PAPER_SHARPNESS["max_iter"], lambda n, v: whole_number(n, v, 1, 1000)),
         "restarts": (0, lambda n, v: whole_number(n, v, 0, 100)),
+        # besides the paper's protocol, a longer solve with restarts, to show how far from converged it is
+        "converged": (False, _bool),
+        "converged_iter": (CONVERGED_SHARPNESS["max_iter"], lambda n, v: whole_number(n, v, 10, 5000)),
     },
     "interpolation": {
         "path": ("linear", lambda n, v: _choice(n, v, ("linear", "curved"))),
@@ -197,9 +202,16 @@ def run_analysis(kind: str, params: dict, trainer, trainer_b=None,
     cfg, data = trainer.config, trainer.data
     common = dict(bn_mode=cfg.bn_eval, batch_size=cfg.eval_batch_size)
     if kind == "sharpness":
-        return analysis.keskar_sharpness(trainer.model, data.x_train, data.y_train, epsilons=tuple(p["epsilons"]),
-                                         subspace_dim=p["subspace_dim"], max_iter=p["max_iter"],
-                                         restarts=p["restarts"], progress=progress, **common).to_dict()
+        stages = _Stages(progress)
+        solve = dict(epsilons=tuple(p["epsilons"]), subspace_dim=p["subspace_dim"], **common)
+        result = analysis.keskar_sharpness(trainer.model, data.x_train, data.y_train, max_iter=p["max_iter"],
+                                           restarts=p["restarts"], progress=stages.stage(0, 1 + p["converged"]),
+                                           **solve).to_dict()
+        if p["converged"]:
+            result["converged"] = analysis.keskar_sharpness(
+                trainer.model, data.x_train, data.y_train, max_iter=p["converged_iter"],
+                restarts=CONVERGED_SHARPNESS["restarts"], progress=stages.stage(1, 2), **solve).to_dict()
+        return result
     if kind == "interpolation":
         if trainer_b is None:
             raise ValueError("run_b: interpolation needs the far end's weights")

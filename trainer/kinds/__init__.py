@@ -11,12 +11,13 @@ from collections.abc import Iterator, Mapping
 
 from trainer.catalog import is_present
 from trainer.fields import ConfigError
-from trainer.kinds import eos, gap, measures, parametric, remedies, reparam, sharpness, sweep, trajectory, warmstart
+from trainer.kinds import (eos, gap, measures, parametric, remedies, reparam, scaling, sharpness, sweep, trajectory,
+                           warmstart)
 from trainer.kinds.base import PAPER_NETS, Kind, Preset
 
 KINDS: dict[str, Kind] = {module.KIND.name: module.KIND
-                          for module in (gap, sharpness, parametric, sweep, warmstart, trajectory, remedies, eos, reparam,
-                                         measures)}
+                          for module in (gap, sharpness, parametric, sweep, warmstart, trajectory, remedies, eos, scaling,
+                                         reparam, measures)}
 DEFAULT_KIND = "gap"
 DEFAULT_PRESET = "gap"
 

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 from trainer.catalog import DATASETS, MLP_DEPTH, MLP_WIDTH
+from trainer.analysis.by_name import CONVERGED_SHARPNESS
 from trainer.kinds.base import Kind, PlannedAnalysis, simulate
 
 STEP_OVERHEAD_S = 2.0e-3  # optimizer step, callbacks, batch slicing
@@ -83,6 +84,8 @@ def _analysis_seconds(a: PlannedAnalysis, net: str, n_train: int, n_test: int) -
     p = a.params
     if a.kind == "sharpness":
         solve = SHARPNESS_PASSES * n_train * per_sample * len(p["epsilons"]) * (p["restarts"] + 1)
+        if p.get("converged"):  # at most max_iter / 10 times the passes, from each of its starts
+            solve *= 1 + p["converged_iter"] / 10 * (CONVERGED_SHARPNESS["restarts"] + 1) / (p["restarts"] + 1)
         return solve * (SUBSPACE_FACTOR if p["subspace_dim"] else 1.0)
     if a.kind == "interpolation":
         return p["points"] * (n_train + n_test) * per_sample

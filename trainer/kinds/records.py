@@ -12,7 +12,8 @@ from typing import Any, Callable, Iterable
 # What a run's metric series are called, and what their x is.
 STEP_METRICS = ("loss", "acc")  # x: the global optimisation step
 CURVATURE_METRICS = ("lambda_max", "lambda_max_pre")  # x: the step; every curvature_every steps
-EPOCH_METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "dist_init", "lr", "sharpness")  # x: the epoch
+EPOCH_METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "dist_init", "lr", "sharpness",
+                 "b_simple")  # x: the epoch
 CLOCK = "wall"  # x: the global step; value: seconds spent training up to it (a wall-time axis maps steps by it)
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
