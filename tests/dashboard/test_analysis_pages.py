@@ -12,6 +12,7 @@ from dashboard import executor
 from dashboard.analyses import request_analysis
 from dashboard.worker.analysis import execute_analysis
 from dashboard.models import Analysis, ShareLink, Status
+from tests.exact import bokeh_nodes
 from tests.dashboard.test_analyses import _runs, analysis_queue, finished  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -24,14 +25,7 @@ def _done(exp, kind, params, *runs):
     return analysis
 
 
-def _nodes(node):
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from _nodes(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _nodes(value)
+_nodes = bokeh_nodes
 
 
 def _lines(item) -> list[dict]:

@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from dashboard.models import Experiment, MetricPoint, Run, Status
 from dashboard.staticfinders import bokehjs_dir
+from tests.exact import bokeh_nodes
 
 pytestmark = pytest.mark.django_db
 
@@ -263,11 +264,45 @@ def test_runs_that_measure_curvature_get_a_curvature_plot_with_each_groups_stabi
 
 
 def _sources(node):
-    if isinstance(node, dict):
-        if node.get("name") == "ColumnDataSource":
-            yield node
-        for value in node.values():
-            yield from _sources(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _sources(value)
+    return (n for n in bokeh_nodes(node) if n.get("name") == "ColumnDataSource")
+
+
+def test_the_new_kinds_figures_draw_each_row_of_their_tables():
+    from dashboard.figures.kinds import kind_figure
+    from trainer.kinds import KINDS
+    from trainer.kinds.records import AnalysisRecord, Records, RunRecord
+
+    def names(item):
+        return {s["attributes"]["name"]: dict(s["attributes"]["data"]["entries"]) for s in _sources(item["doc"])
+                if str(s["attributes"].get("name", "")).startswith("fig:")}
+
+    eos = Records([RunRecord(1, "GD η=0.2", 0, {"optimizer": "sgd", "lr": 0.2},
+                             history={"lambda_max": {5: 5.0, 10: 10.0}, "train_loss": {1: 2.0, 2: 1.0}})])
+    drawn = names(kind_figure("eos", KINDS["eos"].tables(None, None, eos)))
+    assert drawn["fig:eos:GD η=0.2 edge"]["y"] == [0.5, 1.0] and drawn["fig:eos:GD η=0.2 loss"]["x"] == [1.0, 2.0]
+
+    runs = [RunRecord(1, "SB", 0, {})]
+    results = [AnalysisRecord(10 + i, "measures", 1, {"alpha": a}, result={"values": {"lambda_max": 2.0 * a * a},
+                                                                             "output_change": 0.0})
+               for i, a in enumerate((1.0, 8.0))]
+    drawn = names(kind_figure("reparam", KINDS["reparam"].tables(None, KINDS["reparam"].Options(),
+                                                                 Records(runs, results))))
+    assert drawn["fig:reparam:lambda_max"] == {"x": [1.0, 8.0], "y": [1.0, 64.0]}
+
+    grid = [RunRecord(i, f"B={b}", 0, {"lr": 1e-3}, final={"train_acc": 1.0, "test_acc": t, "batch_size": b,
+                                                            "n_train": 4000})
+            for i, (b, t) in enumerate(((32, 0.7), (512, 0.6)), 1)]
+    measured = [AnalysisRecord(10 + r.id, "measures", r.id, {"alpha": 1.0}, result={"values": {"adaptive": float(r.id)}})
+                for r in grid]
+    drawn = names(kind_figure("measures", KINDS["measures"].tables(None, None, Records(grid, measured))))
+    assert drawn["fig:measures:adaptive:32"] == {"x": [30.0], "y": [1.0]}
+    assert drawn["fig:measures:adaptive:512"] == {"x": [40.0], "y": [2.0]}
+
+    options = KINDS["scaling"].Options(batch_sizes=(16, 64), learning_rates=(0.1,))
+    steps = [RunRecord(i, f"B={b}", 0, {"lr": 0.1}, final={"batch_size": b, "steps": e * (4000 // b), "epochs": e},
+                       history={"train_loss": {e: 0.2}, "b_simple": {1: 300.0}})
+             for i, (b, e) in enumerate(((16, 4), (64, 2)), 1)]
+    item = kind_figure("scaling", KINDS["scaling"].tables(None, options, Records(steps)))
+    drawn = names(item)
+    assert drawn["fig:scaling:steps"]["y"] == [1000.0, 124.0] and drawn["fig:scaling:perfect"]["y"] == [1000.0, 250.0]
+    assert '"location":300.0' in json.dumps(item, separators=(",", ":"))  # B_simple drawn where measured

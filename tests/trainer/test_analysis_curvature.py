@@ -4,10 +4,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call
 
 from trainer.analysis.curvature import CurvatureTracker, adam_preconditioner
 from trainer.stability import stability_threshold
+
+from tests.exact import exact_hessian
 
 torch.set_num_threads(1)
 
@@ -19,23 +20,11 @@ def _net():
     return model, x, y
 
 
-def _hessian(model, x, y) -> np.ndarray:
-    names = [name for name, _ in model.named_parameters()]
-    shapes = [p.shape for p in model.parameters()]
-
-    def loss(flat):
-        parts = flat.split([s.numel() for s in shapes])
-        return F.cross_entropy(functional_call(model, {n: p.view(s) for n, p, s in zip(names, parts, shapes)}, (x,)), y)
-
-    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
-    return torch.autograd.functional.hessian(loss, flat).numpy()
-
-
-def test_lambda_max_is_the_top_eigenvalue_of_the_exact_hessian():
+def test_lambda_max_is_the_top_eigenvalue_of_the_exactexact_hessian():
     model, x, y = _net()
     tracker = CurvatureTracker(x, y, n_samples=len(x), steps=60, tol=1e-10)
     result = tracker.measure(model)
-    assert result.lambda_max == pytest.approx(np.linalg.eigvalsh(_hessian(model, x, y))[-1], rel=1e-6)
+    assert result.lambda_max == pytest.approx(np.linalg.eigvalsh(exact_hessian(model, x, y))[-1], rel=1e-6)
     assert result.converged and result.lambda_max_pre is None
 
 
@@ -54,7 +43,7 @@ def test_the_preconditioned_lambda_max_is_the_top_eigenvalue_of_p_inverse_h_afte
     assert pre.numpy() == pytest.approx(p)
     tracker = CurvatureTracker(x, y, n_samples=len(x), steps=60, tol=1e-10)
     result = tracker.measure(model, pre)
-    expected = np.linalg.eigvals(np.diag(1 / p) @ _hessian(model, x, y)).real.max()  # P^-1 H, not symmetric
+    expected = np.linalg.eigvals(np.diag(1 / p) @ exact_hessian(model, x, y)).real.max()  # P^-1 H, not symmetric
     assert result.lambda_max_pre == pytest.approx(expected, rel=1e-6)
 
 

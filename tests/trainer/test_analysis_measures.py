@@ -5,11 +5,12 @@ import torch
 import torch.nn.functional as F
 from scipy import stats
 from torch import nn
-from torch.func import functional_call
 
 from trainer.analysis.hessian import hessian_eigenvalues
 from trainer.analysis.measures import adaptive_sharpness, flatness_measures, pac_bayes_sigma, rescaled
 from trainer.analysis.sharpness import keskar_sharpness
+
+from tests.exact import exact_hessian
 
 torch.set_num_threads(1)
 
@@ -26,17 +27,6 @@ def _net():
     return model, x, y
 
 
-def _hessian(model, x, y) -> np.ndarray:
-    names = [n for n, _ in model.named_parameters()]
-    shapes = [p.shape for p in model.parameters()]
-
-    def loss(flat):
-        parts = flat.split([s.numel() for s in shapes])
-        return F.cross_entropy(functional_call(model, {n: p.view(s) for n, p, s in zip(names, parts, shapes)}, (x,)), y)
-
-    return torch.autograd.functional.hessian(loss, torch.cat([p.detach().reshape(-1) for p in model.parameters()])).numpy()
-
-
 def test_the_rescaling_keeps_the_function_and_changes_the_hessian_as_s_h_s():
     model, x, y = _net()
     alpha = 8.0
@@ -45,11 +35,11 @@ def test_the_rescaling_keeps_the_function_and_changes_the_hessian_as_s_h_s():
         assert float((other(x) - model(x)).abs().max()) < 1e-5
     # parameters in order: W1 (24), b1 (6), W2 (18), b2 (3)
     s = np.concatenate([np.full(30, 1 / alpha), np.full(18, alpha), np.ones(3)])
-    predicted = np.diag(s) @ _hessian(model, x, y) @ np.diag(s)
-    assert _hessian(other, x, y) == pytest.approx(predicted, rel=1e-6, abs=1e-9)
+    predicted = np.diag(s) @ exact_hessian(model, x, y) @ np.diag(s)
+    assert exact_hessian(other, x, y) == pytest.approx(predicted, rel=1e-6, abs=1e-9)
     top = hessian_eigenvalues(other, x, y, k=1, method="lanczos", max_iter=51, tol=1e-10).eigenvalues[0]
     assert top == pytest.approx(np.linalg.eigvalsh(predicted)[-1], rel=1e-6)
-    assert top > 5 * np.linalg.eigvalsh(_hessian(model, x, y))[-1]  # the same function, far "sharper"
+    assert top > 5 * np.linalg.eigvalsh(exact_hessian(model, x, y))[-1]  # the same function, far "sharper"
 
 
 def test_adaptive_sharpness_is_invariant_to_the_rescaling_while_keskars_is_not():

@@ -291,6 +291,7 @@ def test_steps_to_target_on_a_synthetic_curve_and_the_scaling_table():
     assert steps_to({1: 0.4, 2: 0.6}, 5, 0.55, below=False) == 10
 
     options = ScalingOptions(batch_sizes=(16, 64), learning_rates=(1e-3, 1e-2), target_loss=0.3)
+    assert KINDS["scaling"].runs(PRESETS["scaling"].spec, KINDS["scaling"].Options())[0].config.momentum == 0.9
     runs = []
     # B=16: lr 1e-2 gets there in 4 epochs of 250 steps, lr 1e-3 in 8; B=64: 4 epochs of 62 (slower per sample)
     for i, (batch, lr, epochs) in enumerate([(16, 1e-3, 8), (16, 1e-2, 4), (64, 1e-3, 6), (64, 1e-2, 4)], 1):

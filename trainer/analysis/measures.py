@@ -22,8 +22,10 @@ weights changes: with S = diag(1/alpha on the scaled layer, alpha on the next on
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
+from typing import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,32 +66,49 @@ def has_batchnorm(model: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
+class _Loss:
+    """The mean loss at w + δ for flat perturbations δ of the trainable weights w (and its gradient)."""
+
+    def __init__(self, model, x, y, loss_fn, batch_size):
+        self.model, self.x, self.y, self.loss_fn, self.batch_size = model, x, y, loss_fn, batch_size
+        self.params = trainable_parameters(model)
+        self.writer = FlatWriter(self.params)
+        self.w = self.writer.read().clone()
+        self.base = self(None)[0]
+
+    def __call__(self, delta: torch.Tensor | None, grad: bool = False):
+        self.writer.write(self.w if delta is None else self.w + delta)
+        value, grads = mean_loss(self.model, self.x, self.y, self.loss_fn, self.batch_size,
+                                 self.params if grad else None)
+        return value, (torch.cat([g.reshape(-1) for g in grads]) if grad else None)
+
+
+@contextlib.contextmanager
+def _perturbed(model, x, y, loss_fn, batch_size, bn_mode) -> Iterator[_Loss]:
+    """A _Loss of model on (x, y) in eval mode; the weights are written back and every state restored after."""
+    x, y = on_device(model, x, y)
+    with preserved_state(model), eval_mode(model, bn_mode):
+        f = _Loss(model, x, y, loss_fn or cross_entropy_loss, batch_size)
+        try:
+            yield f
+        finally:
+            f.writer.write(f.w)
+
+
 def adaptive_sharpness(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, rho: float = 0.05, steps: int = 20,
                        loss_fn: LossFn | None = None, batch_size: int = EVAL_BATCH_SIZE, bn_mode: str = "running") -> float:
     """max over |δ_i| <= rho |w_i| of L(w + δ) - L(w), by `steps` of projected sign-gradient ascent
     from δ = 0 (step rho/4 of each box, the best point kept). Done in u = δ / |w|, where the
     problem is the same for any rescaling of the weights."""
-    loss_fn = loss_fn or cross_entropy_loss
-    x, y = on_device(model, x, y)
-    with preserved_state(model), eval_mode(model, bn_mode):
-        params = trainable_parameters(model)
-        writer = FlatWriter(params)
-        w = writer.read().clone()
-        scale = w.abs()
-        base, _ = mean_loss(model, x, y, loss_fn, batch_size)
-        u = torch.zeros_like(w)
+    with _perturbed(model, x, y, loss_fn, batch_size, bn_mode) as f:
+        scale = f.w.abs()
+        u = torch.zeros_like(f.w)
         best = 0.0
         for _ in range(steps):
-            writer.write(w + scale * u)
-            value, grads = mean_loss(model, x, y, loss_fn, batch_size, params)
-            best = max(best, value - base)
-            g = torch.cat([gr.reshape(-1) for gr in grads]) * scale  # d/du
-            u = (u + rho / 4 * torch.sign(g)).clamp(-rho, rho)
-        writer.write(w + scale * u)
-        value, _ = mean_loss(model, x, y, loss_fn, batch_size)
-        best = max(best, value - base)
-        writer.write(w)
-    return best
+            value, grad = f(scale * u, grad=True)
+            best = max(best, value - f.base)
+            u = (u + rho / 4 * torch.sign(grad * scale)).clamp(-rho, rho)  # grad * scale: d/du
+        return max(best, f(scale * u)[0] - f.base)
 
 
 def pac_bayes_sigma(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, target: float = 0.1, draws: int = 8,
@@ -97,32 +116,20 @@ def pac_bayes_sigma(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, targe
                     loss_fn: LossFn | None = None, batch_size: int = EVAL_BATCH_SIZE, bn_mode: str = "running") -> float:
     """The largest σ in [low, high] with mean over `draws` fixed noise directions of L(w + σ z) - L(w)
     <= target, z ~ N(0, I); bisection on log σ. Larger: flatter (noise-tolerant)."""
-    loss_fn = loss_fn or cross_entropy_loss
-    x, y = on_device(model, x, y)
-    with preserved_state(model), eval_mode(model, bn_mode):
-        params = trainable_parameters(model)
-        writer = FlatWriter(params)
-        w = writer.read().clone()
+    with _perturbed(model, x, y, loss_fn, batch_size, bn_mode) as f:
         gen = torch.Generator().manual_seed(seed)
-        noise = [torch.randn(w.numel(), generator=gen, dtype=w.dtype).to(w.device) for _ in range(draws)]
-        base, _ = mean_loss(model, x, y, loss_fn, batch_size)
+        noise = [torch.randn(f.w.numel(), generator=gen, dtype=f.w.dtype).to(f.w.device) for _ in range(draws)]
 
         def rise(sigma: float) -> float:
-            total = 0.0
-            for z in noise:
-                writer.write(w + sigma * z)
-                total += mean_loss(model, x, y, loss_fn, batch_size)[0] - base
-            return total / draws
+            return sum(f(sigma * z)[0] - f.base for z in noise) / draws
 
-        lo, hi = math.log(low), math.log(high)
         if rise(high) <= target:
-            writer.write(w)
             return high
+        lo, hi = math.log(low), math.log(high)
         for _ in range(iterations):
             mid = (lo + hi) / 2
             lo, hi = (mid, hi) if rise(math.exp(mid)) <= target else (lo, mid)
-        writer.write(w)
-    return math.exp(lo)
+        return math.exp(lo)
 
 
 @dataclass(frozen=True)

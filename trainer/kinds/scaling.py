@@ -6,7 +6,7 @@ Each run stops at the first epoch whose training loss reaches the target, so ste
 are counted at epoch ends (an upper bound by less than one epoch's steps). Perfect scaling
 from the smallest batch: doubling the batch halves the steps. McCandlish et al. predict it
 holds up to about B_simple = tr(Σ) / |G|², measured here during the runs at the grid's middle
-learning rate.
+learning rate and read where each reached the target (it grows as the loss falls).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ class ScalingOptions(Checked):
     batch_sizes: tuple[float, ...] = setting((16, 32, 64, 128, 256, 512, 1000, 4000),
                                              "integers, or fractions of the training set", low=0, low_open=True,
                                              label="batch sizes")
-    learning_rates: tuple[float, ...] = setting((1e-3, 3e-3, 1e-2), "the grid each batch size is tuned on",
+    learning_rates: tuple[float, ...] = setting((0.01, 0.03, 0.1, 0.3), "the grid each batch size is tuned on",
                                                 low=0, low_open=True, label="learning rates")
     target_loss: float = setting(0.3, "the training loss to reach", low=0, low_open=True, label="target train loss")
     target_acc: float = setting(0.55, "a test accuracy to reach (a fraction)", low=0, high=1, label="target test acc")
@@ -72,19 +72,25 @@ def scaling_table(options: ScalingOptions, records) -> Table:
         if first and row["steps"]:
             row["perfect"] = round(first["steps"] * first["batch"] / row["batch"], 1)
             row["efficiency"] = round(100 * row["perfect"] / row["steps"], 1)
-    b_simple = b_simple_of(records)
+    b_simple = b_simple_of(records, options.target_loss)
     return Table("scaling", "Steps to target against batch size (Shallue et al. 2018)", [
         ("batch", "batch size"), ("tried", "learning rates tried"), ("best_lr", "best lr"),
         ("steps", f"steps to train loss {options.target_loss:g}"), ("perfect", "perfect scaling"),
         ("efficiency", "% of perfect"), ("acc_steps", f"steps to test acc {options.target_acc:.0%}")], rows,
-        f"B_simple, the median of its measurements during the runs: {b_simple:.4g}" if b_simple
-        else "B_simple: not measured yet")
+        f"-: not reached within the epochs. B_simple, the median over the runs of its value at the target: {b_simple:.4g}"
+        if b_simple else "-: not reached within the epochs. B_simple: not measured yet")
 
 
-def b_simple_of(records) -> float | None:
-    """The median gradient noise scale measured during the done runs (None before any measurement)."""
-    noise = [v for run in records.done for v in run.history.get("b_simple", {}).values()
-             if isinstance(v, (int, float)) and v > 0]
+def b_simple_of(records, target: float | None = None) -> float | None:
+    """The gradient noise scale where the runs reached the target: per done run that measured it (and
+    reached the target, when given), its last measurement; their median. It grows as the loss falls,
+    so the value at the target is the one that predicts the critical batch for it."""
+    noise = []
+    for run in records.done:
+        measured = [v for _, v in sorted(run.history.get("b_simple", {}).items()) if isinstance(v, (int, float)) and v > 0]
+        losses = run.history.get("train_loss", {})
+        if measured and (target is None or any(v <= target for v in losses.values())):
+            noise.append(measured[-1])
     return statistics.median(noise) if noise else None
 
 
@@ -94,7 +100,7 @@ class Scaling(Kind):
     title = "steps to a target loss per batch size, lr tuned, against B_simple"
     source = "Shallue et al. 2018"
     from_paper = False
-    how_to_read = ("For each batch size the learning rate is tuned on a small grid and the fewest steps to the "
+    how_to_read = ("For each batch size the learning rate (SGD with momentum) is tuned on a small grid and the fewest steps to the "
                    "target training loss are kept. On log axes perfect scaling is a line of slope -1 (twice the "
                    "batch, half the steps). Shallue et al. (2018) find every workload follows it up to a critical "
                    "batch size, then bends to diminishing returns, then flattens: larger batches stop saving "
@@ -132,15 +138,17 @@ class Scaling(Kind):
                  f"batch, {rows[0]['steps'] / rows[-1]['steps']:.3g}× fewer steps)."]
         lines.append(f"Scaling falls below half of perfect from B={knee['batch']:g}." if knee else
                      "Scaling stays within half of perfect over the whole range.")
-        b = b_simple_of(records)
+        b = b_simple_of(records, options.target_loss)
         if b:
             lines.append(f"The measured gradient noise scale B_simple ≈ {b:.3g} predicts the critical batch size.")
         return lines
 
     def presets(self):
-        return [self.preset("mnist1d", "Batch-size scaling, MNIST-1D", ExperimentSpec(epochs=60, seeds=1),
-                            "Batch sizes 16 to 4000 at Adam lr 1e-3, 3e-3 and 1e-2, each run until its training loss "
-                            "reaches 0.3 (at most 60 epochs), B_simple measured on the middle lr.")]
+        return [self.preset("mnist1d", "Batch-size scaling, MNIST-1D",
+                            ExperimentSpec(net="relu-mlp", optimizer="sgd", epochs=100, seeds=1),
+                            "Batch sizes 16 to 4000, SGD with momentum 0.9 at lr 0.01, 0.03, 0.1 and 0.3 on a "
+                            "BatchNorm-free ReLU MLP, each run until its training loss reaches 0.3 (at most 100 "
+                            "epochs), B_simple measured on the lr 0.1 runs.")]
 
 
 KIND = Scaling()

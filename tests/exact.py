@@ -1,0 +1,30 @@
+"""Independent references for the numerical tests: the explicit Hessian of a small network's mean
+cross-entropy (torch.autograd.functional), and every serialized Bokeh model of a json_item."""
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+
+def exact_hessian(model, x, y) -> np.ndarray:
+    """The Hessian of mean cross-entropy over (x, y) in the model's trainable parameters, in their order."""
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    shapes = [p.shape for p in model.parameters() if p.requires_grad]
+
+    def loss(flat):
+        parts = flat.split([s.numel() for s in shapes])
+        return F.cross_entropy(functional_call(model, {n: p.view(s) for n, p, s in zip(names, parts, shapes)}, (x,)), y)
+
+    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters() if p.requires_grad])
+    return torch.autograd.functional.hessian(loss, flat).numpy()
+
+
+def bokeh_nodes(node):
+    """Every dict in a serialized Bokeh document, depth first."""
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from bokeh_nodes(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from bokeh_nodes(value)
