@@ -309,15 +309,16 @@ class Trainer:
     def _curvature(self) -> dict[str, float]:
         """λ_max of the training loss on a fixed subset (and Adam's λ_max of P^-1 H), warm-started from
         the last measurement's eigenvectors; the model and the run's RNG are untouched. BatchNorm
-        normalises with batch statistics over chunks of the run's batch size: the loss the optimizer
-        descends, not the evaluation-mode one."""
+        normalises with the statistics of the subset as one batch: a function of the weights close to
+        the loss the optimizer descends (running statistics would measure another function), in one
+        Hessian-vector product per Lanczos step rather than one per chunk of the run's batch size."""
         from trainer.analysis.curvature import CurvatureTracker, adam_preconditioner
 
         if self.curvature is None:
             self.curvature = CurvatureTracker(
                 self.data.x_train, self.data.y_train, n_samples=self.config.curvature_samples,
-                steps=self.config.curvature_steps, seed=self.config.seed, bn_mode="batch",
-                batch_size=min(self.batch_size, self.config.curvature_samples))
+                steps=self.config.curvature_steps, tol=self.config.curvature_tol, seed=self.config.seed,
+                bn_mode="batch")
         pre = None
         if isinstance(self.optimizer, torch.optim.Adam):
             pre = adam_preconditioner(self.optimizer, [p for p in self.model.parameters() if p.requires_grad])

@@ -250,7 +250,7 @@ def test_live_curvature_is_measured_every_k_steps_without_changing_the_run(optim
     # the last value is the top eigenvalue at the final weights, found independently (cold Lanczos)
     tracker = trainer.curvature
     independent = hessian_eigenvalues(measured.model, tracker.x, tracker.y, k=1, method="lanczos", max_iter=100,
-                                      tol=1e-6, bn_mode="batch", batch_size=trainer.batch_size)
+                                      tol=1e-6, bn_mode="batch")
     assert seen[-1][0] == pytest.approx(independent.eigenvalues[0], rel=1e-2)
 
 
