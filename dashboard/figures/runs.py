@@ -30,7 +30,8 @@ from trainer.config import TrainConfig
 from trainer.stability import stability_threshold, threshold_text
 from trainer.kinds.records import CURVATURE_METRICS, EPOCH_METRICS
 
-# (key, title, y label, [(metric, dash)], log y offered); the x axis is chosen on the page
+# (key, title, y label, [(metric, dash)], log y: True offered by the page's toggle, "always" a log axis for good
+# (curvatures and thresholds span orders of magnitude)); the x axis is chosen on the page
 PANELS = (
     ("loss", "Training loss per step", "loss", [("loss", "solid")], True),
     ("xent", "Cross-entropy per epoch (solid: train, dashed: test)", "cross-entropy",
@@ -41,8 +42,9 @@ PANELS = (
 )
 # drawn when a run measures it (curvature_every): each group's stability threshold as a dotted line
 CURVATURE_PANEL = ("curv", "Curvature: top Hessian eigenvalue (dashed: Adam's, preconditioned)", "λ_max",
-                   [("lambda_max", "solid"), ("lambda_max_pre", "dashed")], True)
-SHARPNESS_PANEL = ("sharp", "Keskar sharpness per epoch (ε 1e-3, live)", "sharpness", [("sharpness", "solid")], True)
+                   [("lambda_max", "solid"), ("lambda_max_pre", "dashed")], "always")
+SHARPNESS_PANEL = ("sharp", "Keskar sharpness per epoch (ε 1e-3, live)", "sharpness", [("sharpness", "solid")],
+                   "always")
 PLOTTED = ("loss",) + CURVATURE_METRICS + EPOCH_METRICS
 PERCENT = frozenset({"acc", "train_acc", "test_acc"})
 RUN_TOOLTIPS = [("run", "$name"), ("x", "@xv{0,0.[00]}"), ("value", "@y{0,0.[0000]}"), ("smoothed", "@ys{0,0.[0000]}")]
@@ -174,7 +176,8 @@ def _skeleton(layout: tuple[str, ...], curvature: bool = False, sharpness: bool 
     figures = []
     extra = ((CURVATURE_PANEL,) if curvature else ()) + ((SHARPNESS_PANEL,) if sharpness else ())
     for key, title, ylabel, metrics, log_y in PANELS + extra:
-        fig = new_figure(title, "epoch", ylabel, height=300, tags=[f"panel:{key}"] + (["log-y"] if log_y else []))
+        fig = new_figure(title, "epoch", ylabel, height=300, tags=[f"panel:{key}"] + (["log-y"] if log_y is True else []),
+                         y_axis_type="log" if log_y == "always" else "linear")
         waiting = GlyphRenderer(data_source=_source(f"waiting:{key}", x=[0, 1], y=[1, 2]),
                                 glyph=Scatter(x="x", y="y", fill_alpha=0, line_alpha=0))
         fig.renderers.append(waiting)

@@ -167,3 +167,26 @@ def test_it_hands_a_run_back_to_the_queue_when_its_worker_is_stopped(alice, lab_
         wait_until(lambda: Run.objects.get(pk=run.pk).status == Status.DONE, 240,
                    f"the run to finish\n{log.read_text()[-3000:]}")
     assert _steps(run) == list(range(1, total + 1))
+
+
+def test_live_curvature_is_stored_and_published_once_per_measured_step(alice, lab_settings):
+    import dataclasses
+
+    spec = dataclasses.replace(TINY, curvature_every=3, sharpness_every=1)  # Adam: λ_max and its preconditioned one
+    exp = _experiment(alice, spec)
+    run = exp.runs.get(role="SB")
+    exp.runs.get(role="LB").request_cancel()
+    layer, channel = listen(exp.pk)
+    with _worker(lab_settings):
+        run.enqueue()
+        wait_until(lambda: Run.objects.get(pk=run.pk).is_finished, 180, "the run to finish")
+    messages = drain(layer, channel)
+    run.refresh_from_db()
+    assert run.status == Status.DONE, run.error
+    total = 2 * (256 // 32)
+    for name in ("lambda_max", "lambda_max_pre"):
+        assert _steps(run, name) == list(range(3, total + 1, 3))
+        published = [step for m in messages if m["type"] == "run.metrics" and m["run"] == run.pk
+                     for step, _ in m["points"].get(name, [])]
+        assert published == _steps(run, name)  # each measured step once, in order, as stored
+    assert _steps(run, "sharpness") == [1, 2]  # Keskar's, every epoch

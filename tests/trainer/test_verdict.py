@@ -74,3 +74,10 @@ def test_the_sharpness_card_puts_every_other_measure_beside_keskars():
                  for r, v in zip(runs, lam)]
     card = _by_key(Records(runs, analyses))["sharpness"]
     assert card.value == "100×" and "Other measures, LB / SB: λ_max 0.333×" in card.detail
+
+
+def test_the_fit_card_warns_when_one_regime_under_fits():
+    runs = [RunRecord(1, "SB", 0, {}, final={"train_acc": 0.995, "test_acc": 0.38}),
+            RunRecord(2, "LB", 0, {}, final={"train_acc": 0.18, "test_acc": 0.10})]
+    fit = _by_key(Records(runs))["fit"]
+    assert fit.state == MISSING and "LB fits the training set 81.5 points less" in fit.detail

@@ -14,6 +14,7 @@ from trainer.kinds.tables import Stat, pct
 from trainer.stats import welch
 
 KNOWN, PENDING, MISSING = "known", "pending", "missing"
+UNDERFIT_POINTS = 5.0  # training accuracies further apart than this: the gap is partly under-fitting
 # the paper's sharpness headline (Table 3), and the spaces in the order a card prefers them
 PREFERRED_SHARPNESS = (("full", 1e-3), ("full", 5e-4))
 
@@ -121,6 +122,11 @@ def fit_card(sb: list[RunRecord], lb: list[RunRecord]) -> Card:
     a, b = _final(sb, "train_acc", True), _final(lb, "train_acc", True)
     if not (a and b):
         return Card("fit", title, "-", "SB and LB training accuracy, once a run of each has finished", PENDING)
+    if abs(a.mean - b.mean) > UNDERFIT_POINTS:
+        low = "LB" if b.mean < a.mean else "SB"
+        return Card("fit", title, f"{a.mean:.2f}% / {b.mean:.2f}%",
+                    f"SB / LB: {low} fits the training set {abs(a.mean - b.mean):.1f} points less, so part of the test "
+                    f"gap is under-fitting: train longer before reading it (the paper: both near 100%).", MISSING)
     return Card("fit", title, f"{a.mean:.2f}% / {b.mean:.2f}%",
                 "SB / LB: a gap at equal training accuracy is not under-fitting (the paper: both near 100%).")
 
