@@ -2,6 +2,9 @@ from django.contrib import admin
 
 from dashboard.models import Analysis, Experiment, MetricPoint, Run, ShareLink
 
+# the changelists get the page's width: at 1024 px the sidebar left their last columns cut off
+admin.site.enable_nav_sidebar = False
+
 
 class RunInline(admin.TabularInline):
     model = Run
@@ -13,7 +16,7 @@ class RunInline(admin.TabularInline):
 
 @admin.register(Experiment)
 class ExperimentAdmin(admin.ModelAdmin):
-    list_display = ("name", "owner", "preset", "status", "created")
+    list_display = ("name", "owner", "kind", "status", "created")
     list_filter = ("status", "preset")
     search_fields = ("name", "owner__username")
     inlines = [RunInline]

@@ -26,7 +26,7 @@ from dashboard.models import Analysis, Experiment, Status
 from trainer.kinds import KINDS
 from trainer.kinds.spec import ExperimentSpec
 admin = get_user_model().objects.get(username="admin")
-spec = ExperimentSpec(epochs=6, seeds=2, subset=512, sb_batch=32, lb_batch=256)
+spec = ExperimentSpec(epochs=15, seeds=2, subset=512, sb_batch=32, lb_batch=128)
 e = executor.start(admin, "Gap, MNIST-1D (small)", KINDS["gap"], spec, KINDS["gap"].options({}), "gap")
 deadline = time.monotonic() + 900
 while not all(r.status == Status.DONE for r in e.runs.all()):
@@ -47,7 +47,7 @@ mine = Experiment.objects.filter(pk__in=[e.pk, eos.pk, reparam.pk])
 while mine.exclude(status=Status.DONE).exists() or Analysis.objects.filter(experiment__in=mine).exclude(status=Status.DONE).exists():
     assert time.monotonic() < deadline, "the experiments did not finish"
     time.sleep(1)
-Experiment.objects.filter(pk=e.pk).update(tags=",adam,mnist1d,", notes="SB 32 vs LB 256 on 512 samples: the gap in a minute.")
+Experiment.objects.filter(pk=e.pk).update(tags=",adam,mnist1d,", notes="SB 32 vs LB 128 on 512 samples: the gap in a minute.")
 measured = Analysis.objects.filter(experiment=e, kind="measures").order_by("pk").first()
 print("EXPECTED " + json.dumps({"pk": e.pk, "runs": [r.pk for r in e.runs.order_by("pk")], "eos": eos.pk,
                                 "reparam": reparam.pk, "measures": measured.pk}))

@@ -120,6 +120,7 @@ class Trainer:
         self.last_noise_scale: float | None = None
         self.curvature = None  # the live curvature's tracker, made at its first measurement
         self.pending_curvature: dict[str, float] = {}
+        self.measure_time = 0.0  # seconds of this session spent measuring live curvature and sharpness
         if self.checkpoint_path and self.checkpoint_path.exists():
             self.load(self.checkpoint_path)
 
@@ -168,7 +169,9 @@ class Trainer:
                     if measure:
                         metrics["b_simple"] = self.last_noise_scale = self._noise_scale()
                     if curvature:
+                        started_measuring = time.perf_counter()
                         self.pending_curvature = self._curvature()
+                        self.measure_time += time.perf_counter() - started_measuring
                         metrics.update(self.pending_curvature)
                     self._emit("on_step", metrics)
                 if self._stop:
@@ -194,7 +197,7 @@ class Trainer:
             "epochs": self.epoch, "steps": self.step, "batch_size": self.batch_size, "lr": self.lr,
             "n_train": self.data.n_train,
             "sgd_noise_scale": self.lr * self.data.n_train / self.batch_size,
-            "wall_time": self.elapsed, "eval_time": self.eval_time,
+            "wall_time": self.elapsed, "eval_time": self.eval_time, "measure_time": self.measure_time,
         })
         return last
 
@@ -284,7 +287,9 @@ class Trainer:
         metrics.update(self.pending_curvature)  # the epoch's last curvature measurement, if it made one
         self.pending_curvature = {}
         if cfg.sharpness_every and self.epoch % cfg.sharpness_every == 0:
+            started_measuring = time.perf_counter()
             metrics["sharpness"] = self._sharpness()
+            self.measure_time += time.perf_counter() - started_measuring
         self.history.append(metrics)
         if metrics["train_loss"] < self.best_loss:
             self.best_loss, self.bad_epochs = metrics["train_loss"], 0
