@@ -44,8 +44,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    settings = {"plain": {}, "λ every 1000 steps": {"curvature_every": 1000},
-                "λ every 250 steps": {"curvature_every": 250}, "sharpness every 25 epochs": {"sharpness_every": 25}}
+    settings = {"plain": {}, "λ every 2000 steps": {"curvature_every": 2000},
+                "λ every 1000 steps": {"curvature_every": 1000}, "λ every 250 steps": {"curvature_every": 250},
+                "sharpness every 50 epochs": {"sharpness_every": 50}, "sharpness every 25 epochs": {"sharpness_every": 25}}
     print(f"MNIST-1D, 5 x 256 MLP, Adam 1e-3, {args.epochs} epochs, one thread; median of {args.repeats}")
     seconds(TrainConfig(dataset="mnist1d", net="mlp", epochs=2, seed=0, threads=1))  # warm-up: caches, allocator
     print("overhead = time measuring / the rest of the run, both timed in the same run (the machine's noise cancels);"

@@ -96,7 +96,7 @@ class TrainConfig:
     curvature_every: int = setting(
         0, "live curvature: the top Hessian eigenvalue of the training loss every this many steps (0 = off), "
            "and for Adam the preconditioned one; a measurement costs about 10-30 Hessian-vector products on "
-           "curvature_samples examples (on MNIST-1D about 150 SB steps' time: 1000 keeps it near 10%)", low=0)
+           "curvature_samples examples (on MNIST-1D about 130 SB steps' time: every 2000 keeps it under 10%)", low=0)
     curvature_samples: int = setting(256, "live curvature: the fixed training subset it is measured on", low=1)
     curvature_steps: int = setting(20, "live curvature: Lanczos steps at most per measurement (warm-started)", low=2)
     curvature_tol: float = setting(1e-2, "live curvature: stop when λ_max's residual bound is this fraction of it",
