@@ -322,11 +322,11 @@ def test_the_measures_page_lists_every_measure_with_which_way_it_reads(client, a
     analysis = _done(finished, "measures", {"n_samples": 64, "subspace_dim": 5, "alpha": 4}, sb)
     values = analysis.result["values"]
     assert analysis.result["batchnorm"] and analysis.result["alpha"] == 4.0  # the lab's mlp has BatchNorm: said
-    assert all(values[k] is not None for k in ("keskar_full", "keskar_p100", "lambda_max", "trace", "adaptive",
-                                               "pac_bayes_sigma", "dist_init"))
+    assert all(values[k] is not None for k in ("keskar_full", "keskar_full_small", "keskar_p100", "keskar_p100_small",
+                                               "lambda_max", "trace", "adaptive", "pac_bayes_sigma", "dist_init"))
     client.force_login(alice)
     html = client.get(reverse("analysis-detail", args=[analysis.pk])).content.decode()
-    assert html.count("higher is sharper") == 5 and "higher is flatter" in html
+    assert html.count("higher is sharper") == 7 and "higher is flatter" in html
     assert "the net has BatchNorm" in html and "Jiang et al. (2019)" in html
     rows = list(csv.reader(io.StringIO(client.get(reverse("analysis-export-csv", args=[analysis.pk])).content.decode())))
-    assert rows[0] == ["measure", "value", "reads", "note"] and len(rows) == 8
+    assert rows[0] == ["measure", "value", "reads", "note"] and len(rows) == 10

@@ -85,7 +85,8 @@ def test_all_measures_side_by_side_leave_the_model_unchanged():
     before = [p.detach().clone() for p in model.parameters()]
     x0 = torch.zeros(sum(p.numel() for p in model.parameters()), dtype=torch.float64)
     result = flatness_measures(model, x, y, x0=x0, subspace_dim=10, alpha=8.0)
-    assert set(v is not None for v in result.values.values()) == {True}
+    assert set(v is not None for v in result.values.values()) == {True}  # both boxes of Keskar's too
+    assert result.values["keskar_full_small"] < result.values["keskar_full"]  # a smaller box, a smaller rise
     assert result.output_change < 1e-5 and result.alpha == 8.0 and not result.batchnorm
     w = torch.cat([p.detach().reshape(-1) for p in rescaled(model, 8.0).parameters()])
     assert result.values["dist_init"] == pytest.approx(float(w.norm()))

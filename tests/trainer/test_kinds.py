@@ -262,14 +262,14 @@ def test_the_measures_ranking_gives_kendalls_tau_and_the_granulated_tau_per_hype
     gaps = [r["gap"] for r in per_run.rows]
     by_measure = {r["measure"]: r for r in ranking.rows}
     keskar = [r["keskar_full"] for r in per_run.rows]
-    assert by_measure["Keskar full"]["tau"] == pytest.approx(stats.kendalltau(keskar, gaps).statistic)
+    assert by_measure["Keskar full ε 1e-3"]["tau"] == pytest.approx(stats.kendalltau(keskar, gaps).statistic)
     # batch varied, lr and seed fixed: 4 pairs of two runs, each tau is +1 or -1
     pairs = {}
     for r in per_run.rows:
         pairs.setdefault((r["lr"], r["seed"]), []).append(r)
     expected = np.mean([stats.kendalltau([a["keskar_full"], b["keskar_full"]], [a["gap"], b["gap"]]).statistic
                         for a, b in pairs.values()])
-    assert by_measure["Keskar full"]["tau_batch"] == pytest.approx(expected)
+    assert by_measure["Keskar full ε 1e-3"]["tau_batch"] == pytest.approx(expected)
     assert by_measure["PAC-Bayes 1/σ²"]["tau"] == pytest.approx(1.0)  # 1/σ² = (1 + gap)², monotone in the gap
     assert by_measure["Hessian trace"]["tau"] is None and by_measure["Hessian trace"]["n"] == 0
 

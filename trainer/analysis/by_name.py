@@ -28,7 +28,9 @@ PAPER_INTERPOLATIONS = [{"path": path, "bn": "recompute", "points": 25, "alpha_m
 # trainer.analysis.measures's measures: what each is, and which way reads sharp (here: no torch import)
 MEASURE_DESCRIPTIONS = {
     "keskar_full": ("Keskar sharpness, full space, ε 1e-3", "higher is sharper"),
+    "keskar_full_small": ("Keskar sharpness, full space, ε 5e-4", "higher is sharper"),
     "keskar_p100": ("Keskar sharpness, random 100-dim subspace, ε 1e-3", "higher is sharper"),
+    "keskar_p100_small": ("Keskar sharpness, random 100-dim subspace, ε 5e-4", "higher is sharper"),
     "lambda_max": ("top Hessian eigenvalue λ_max", "higher is sharper"),
     "trace": ("Hessian trace (Hutchinson)", "higher is sharper"),
     "adaptive": ("adaptive sharpness, |δ| ≤ ρ|w|", "higher is sharper"),
@@ -126,6 +128,7 @@ SCHEMAS: dict[str, dict[str, tuple[Any, Callable]]] = {
         "alpha": (1.0, lambda n, v: _float(n, v, positive=True)),
         "layer": (0, lambda n, v: whole_number(n, v, 0, 50)),
         "epsilon": (1e-3, lambda n, v: _float(n, v, positive=True)),
+        "epsilon_small": (5e-4, lambda n, v: _float(n, v, positive=True)),  # the paper's second box
         "subspace_dim": (100, lambda n, v: whole_number(n, v, 1)),
         "rho": (0.05, lambda n, v: _float(n, v, positive=True)),
         "target": (0.1, lambda n, v: _float(n, v, positive=True)),
@@ -224,7 +227,8 @@ def run_analysis(kind: str, params: dict, trainer, trainer_b=None,
     if kind == "measures":
         x, y = _first(data.x_train, data.y_train, min(p["n_samples"], data.n_train))
         return analysis.flatness_measures(trainer.model, x, y, x0=trainer.x0, alpha=p["alpha"], layer=p["layer"],
-                                          epsilon=p["epsilon"], subspace_dim=p["subspace_dim"], rho=p["rho"],
+                                          epsilons=(p["epsilon"], p["epsilon_small"]), subspace_dim=p["subspace_dim"],
+                                          rho=p["rho"],
                                           target=p["target"], seed=cfg.seed, progress=progress, **common).to_dict()
     x_train, y_train = _first(data.x_train, data.y_train, p["n_samples"])
     x_test, y_test = _first(data.x_test, data.y_test, p["n_samples"])

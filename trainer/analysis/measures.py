@@ -2,7 +2,8 @@
 
 flatness_measures(model, x, y) computes, on the same fixed examples of the training set:
 
-- Keskar's sharpness (Metric 2.1) at eps 1e-3, in full space and in a random 100-dim subspace;
+- Keskar's sharpness (Metric 2.1) at eps 1e-3 and 5e-4, in full space and in a random 100-dim
+  subspace;
 - λ_max, the top Hessian eigenvalue (Lanczos), and the Hessian trace (Hutchinson, stopped on
   its relative standard error);
 - adaptive sharpness (Kwon et al. 2021; Andriushchenko et al. 2023): the largest rise of the
@@ -147,7 +148,8 @@ class MeasuresResult(JsonRecord):
 
 
 def flatness_measures(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, x0: torch.Tensor | None = None,
-                      alpha: float = 1.0, layer: int = 0, epsilon: float = 1e-3, subspace_dim: int = 100,
+                      alpha: float = 1.0, layer: int = 0, epsilons: tuple[float, float] = (1e-3, 5e-4),
+                      subspace_dim: int = 100,
                       rho: float = 0.05, target: float = 0.1, seed: int = 0, bn_mode: str = "running",
                       batch_size: int = EVAL_BATCH_SIZE, which: tuple[str, ...] = MEASURES,
                       progress: Progress | None = None) -> MeasuresResult:
@@ -165,16 +167,21 @@ def flatness_measures(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, x0:
     common = dict(bn_mode=bn_mode, batch_size=batch_size)
     values: dict = {name: None for name in MEASURES}
     trace_se = None
+    def keskar(space: str, **subspace):
+        """Both box sizes in one solve each: "<space>" at the first, "<space>_small" at the second."""
+        entries = keskar_sharpness(target_model, x, y, epsilons=tuple(epsilons), **subspace, **common).entries
+        values[f"{space}_small"] = float(entries[1].value)
+        return entries[0].value
+
     steps = {
-        "keskar_full": lambda: keskar_sharpness(target_model, x, y, epsilons=(epsilon,), **common).entries[0].value,
-        "keskar_p100": lambda: keskar_sharpness(target_model, x, y, epsilons=(epsilon,), subspace_dim=subspace_dim,
-                                                subspace_seed=seed, **common).entries[0].value,
+        "keskar_full": lambda: keskar("keskar_full"),
+        "keskar_p100": lambda: keskar("keskar_p100", subspace_dim=subspace_dim, subspace_seed=seed),
         "lambda_max": lambda: hessian_eigenvalues(target_model, x, y, k=1, method="lanczos", max_iter=40, tol=1e-4,
                                                   seed=seed, **common).eigenvalues[0],
         "adaptive": lambda: adaptive_sharpness(target_model, x, y, rho=rho, **common),
         "pac_bayes_sigma": lambda: pac_bayes_sigma(target_model, x, y, target=target, seed=seed, **common),
     }
-    todo = [name for name in MEASURES if name in which]
+    todo = [name for name in MEASURES if name in which and not name.endswith("_small")]  # with their large box
     for i, name in enumerate(todo):
         if name == "trace":
             result = hessian_trace(target_model, x, y, seed=seed, **common)
@@ -186,7 +193,7 @@ def flatness_measures(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, x0:
         else:
             values[name] = float(steps[name]())
         report(progress, (i + 1) / len(todo))
-    options = {"epsilon": epsilon, "subspace_dim": subspace_dim, "rho": rho, "target": target, "seed": seed,
+    options = {"epsilons": list(epsilons), "subspace_dim": subspace_dim, "rho": rho, "target": target, "seed": seed,
                "bn_mode": bn_mode, "which": list(todo)}
     return MeasuresResult(values=values, alpha=float(alpha), layer=layer, output_change=change, loss=loss,
                           accuracy=accuracy, n_examples=len(x), batchnorm=has_batchnorm(model),

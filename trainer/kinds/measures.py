@@ -19,7 +19,9 @@ from trainer.kinds.spec import ExperimentSpec
 from trainer.kinds.tables import Table
 
 # (key, label, sign): sign -1 turns a "higher is flatter" value into a sharpness for τ
-MEASURES = (("keskar_full", "Keskar full", 1), ("keskar_p100", "Keskar p = 100", 1), ("lambda_max", "λ_max", 1),
+MEASURES = (("keskar_full", "Keskar full ε 1e-3", 1), ("keskar_full_small", "Keskar full ε 5e-4", 1),
+            ("keskar_p100", "Keskar p = 100 ε 1e-3", 1), ("keskar_p100_small", "Keskar p = 100 ε 5e-4", 1),
+            ("lambda_max", "λ_max", 1),
             ("trace", "Hessian trace", 1), ("adaptive", "adaptive sharpness", 1),
             ("pac_bayes", "PAC-Bayes 1/σ²", 1), ("dist_init", "|w - w0|", 1), ("noise_scale", "SGD noise lr·N/B", -1))
 HYPER = ("batch", "lr")
@@ -119,7 +121,8 @@ class Measures(Kind):
     title = "a batch x lr x seed grid, every measure against the gap"
     source = "Jiang et al. 2019"
     from_paper = False
-    how_to_read = ("Every final model of the grid is measured seven ways on the same training examples, and each "
+    how_to_read = ("Every final model of the grid is measured nine ways on the same training examples (Keskar's "
+                   "sharpness at both box sizes, in full space and p = 100, among them), and each "
                    "measure is ranked by Kendall's τ with the generalization gap (train minus test accuracy). "
                    "Jiang et al. (2019) found sharpness-based measures, PAC-Bayes flatness above all, among the "
                    "best predictors across thousands of models; Andriushchenko et al. (2023) found that on modern "
@@ -164,7 +167,7 @@ class Measures(Kind):
         return [self.preset("mnist1d", "Which flatness measure predicts the gap, MNIST-1D",
                             ExperimentSpec(epochs=30, seeds=2),
                             "Adam at lr 3e-4, 1e-3 and 3e-3 with batch sizes 32, 128, 512 and 2000, 2 seeds "
-                            "(24 runs of 30 epochs), then seven flatness measures of each final model.")]
+                            "(24 runs of 30 epochs), then every flatness measure of each final model.")]
 
 
 KIND = Measures()
