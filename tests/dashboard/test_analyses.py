@@ -70,7 +70,8 @@ def test_it_serves_the_same_analysis_of_the_same_checkpoint_from_the_database(fi
     other = request_analysis(finished, "sharpness", {"epsilons": [5e-4]}, sb, user=alice)
     assert again.pk == first.pk and other.pk != first.pk
     assert analysis_queue() == 2  # one task per distinct analysis, none for the repeat
-    assert first.params == {"epsilons": [1e-3], "subspace_dim": None, "max_iter": 10, "restarts": 0}
+    assert first.params == {"epsilons": [1e-3], "subspace_dim": None, "max_iter": 10, "restarts": 0,
+                            "converged": False, "converged_iter": 200}
     assert len(first.weights) == 64 and first.requested_by == alice
 
     Analysis.objects.filter(pk=first.pk).update(status=Status.FAILED)

@@ -64,7 +64,8 @@ def test_it_says_where_to_put_missing_dataset_files(settings, tmp_path):
 def test_it_offers_paper_presets_only_when_their_data_is_present(settings, tmp_path):
     settings.LBLAB_DATA_DIR = str(tmp_path)
     keys = [k for k in preset_keys(ExperimentForm().fields["preset"].choices) if not k.startswith("custom")]
-    assert keys == ["gap", "sharpness", "parametric", "sweep", "warmstart", "trajectory", "remedies"]
+    assert keys == ["gap", "sharpness", "parametric", "sweep", "warmstart", "trajectory", "remedies",
+                    "eos", "scaling", "reparam", "measures"]
     for name in ("train-images-idx3", "train-labels-idx1", "t10k-images-idx3", "t10k-labels-idx1"):
         (tmp_path / "MNIST" / "raw").mkdir(parents=True, exist_ok=True)
         (tmp_path / "MNIST" / "raw" / f"{name}-ubyte").write_bytes(b"")

@@ -77,8 +77,12 @@ def test_it_restarts_a_killed_worker_keeps_the_web_up_leaves_no_orphan_and_the_r
     lab = start_lab(tmp_path)
     try:
         run_id = int(lab_shell(lab, START_ONE_RUN).split("RUN ")[-1])
-        wait_until(lambda: _run_state(lab, run_id).startswith("running") and int(_run_state(lab, run_id).split()[1]) >= 1,
-                   180, f"the run to be past its first epoch\n{lab.output()[-3000:]}", interval=1)
+        def past_first_epoch(state):
+            return state.startswith("running") and int(state.split()[1]) >= 1
+
+        # each look is a manage.py process (a second of CPU): look every 3 s, so as not to starve the lab's worker
+        wait_until(lambda: past_first_epoch(_run_state(lab, run_id)), 300,
+                   f"the run to be past its first epoch\n{lab.output()[-3000:]}", interval=3)
         worker = _training_worker(lab)
         group = [p for p in descendants(lab.process.pid) if os.getpgid(p) == worker]  # its pool child, ...
         assert len(group) >= 2

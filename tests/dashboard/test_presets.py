@@ -26,9 +26,14 @@ def test_every_cpu_preset_validates_on_its_data():
         KINDS[preset.kind].validate(preset.spec, preset.options)
 
 
+# minutes on one worker: the paper's presets a few; the research kinds within their budgets (scaling's estimate
+# is an upper bound: it counts every run's full epochs, while each stops at its target loss)
+BUDGET_MIN = {"eos": 5, "scaling": 20, "reparam": 3, "measures": 30}
+
+
 def test_it_estimates_every_cpu_preset_at_minutes_on_one_worker():
     for preset in CPU:
-        assert 10 < _estimate(preset).seconds < 6 * 60, preset.key
+        assert 10 < _estimate(preset).seconds < BUDGET_MIN.get(preset.kind, 6) * 60, preset.key
 
 
 def test_it_counts_the_warm_started_lb_runs_and_their_analyses():
