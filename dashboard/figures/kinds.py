@@ -144,7 +144,7 @@ def scaling_figure(table: Table) -> dict:
           "perfect scaling", dash="dashed")
     _line(fig, "fig:scaling:acc", _series(table.rows, "batch", "acc_steps", True, True), ACCURACY_COLOR,
           "to the target test accuracy", dash="dotted")
-    b_simple = table.note.rsplit(": ", 1)[-1] if "B_simple, the median" in table.note else None  # scaling_table's note
+    b_simple = table.rows[0].get("b_simple") if table.rows else None
     if b_simple:
         fig.add_layout(Span(location=float(b_simple), dimension="height", line_dash="dashdot", line_width=2,
                             line_color=ROLE_COLORS["LB"], name="fig:scaling:b_simple"))

@@ -73,6 +73,8 @@ def scaling_table(options: ScalingOptions, records) -> Table:
             row["perfect"] = round(first["steps"] * first["batch"] / row["batch"], 1)
             row["efficiency"] = round(100 * row["perfect"] / row["steps"], 1)
     b_simple = b_simple_of(records, options.target_loss)
+    for row in rows:  # for the figure (not a column): the predicted critical batch, at full precision
+        row["b_simple"] = b_simple
     return Table("scaling", "Steps to target against batch size (Shallue et al. 2018)", [
         ("batch", "batch size"), ("tried", "learning rates tried"), ("best_lr", "best lr"),
         ("steps", f"steps to train loss {options.target_loss:g}"), ("perfect", "perfect scaling"),
