@@ -20,25 +20,41 @@ def test_it_keeps_short_curves_whole(experiment):
     assert np.allclose(y, np.linspace(2, 1, 500))
 
 
-def test_it_reduces_a_long_curve_keeping_each_buckets_extremes(experiment):
+def _m4(steps, values, width):
+    """Each bucket's first, last, minimum and maximum as {step: value}, by a plain loop."""
+    kept = {}
+    for b in np.unique(steps // width):
+        inside = np.flatnonzero(steps // width == b)
+        for i in (inside[0], inside[-1], inside[np.argmin(values[inside])], inside[np.argmax(values[inside])]):
+            kept[int(steps[i])] = values[i]
+    return kept
+
+
+def test_it_reduces_a_long_curve_to_each_buckets_first_last_min_and_max_at_their_steps(experiment):
     run = experiment.runs.first()
     rng = np.random.default_rng(0)
     steps = np.arange(1, 50001)
     values = np.exp(-steps / 10000) + 0.2 * rng.random(len(steps))
-    values[31234] = -5.0  # a single spike each way must survive
+    values[31234] = -5.0  # a dip and a spike inside their buckets, far from the buckets' ends
     values[777] = 9.0
     _store(run, "loss", steps, values)
     x, y = load_series([run.pk], ["loss"])[(run.pk, "loss")]
-    assert DISPLAY_POINTS // 2 < len(x) <= DISPLAY_POINTS + 2
+    assert DISPLAY_POINTS // 2 < len(x) <= DISPLAY_POINTS
     assert np.all(np.diff(x) > 0) and x[0] == 1 and x[-1] == 50000
-    assert y.min() == np.float32(-5.0) and y.max() == np.float32(9.0)
-    # every bucket's min and max, computed independently from the full curve
-    width = int(np.ceil(50001 / (DISPLAY_POINTS // 2)))
-    buckets = steps // width
-    for b in (0, 17, int(buckets[-1])):
-        inside = values[buckets == b]
-        shown = y[(x // width) == b]
-        assert np.isclose(shown.min(), inside.min(), atol=1e-6) and np.isclose(shown.max(), inside.max(), atol=1e-6)
+    # drawn where they happened, not at their bucket's first or last step
+    assert y[x.tolist().index(31235)] == np.float32(-5.0) and y[x.tolist().index(778)] == np.float32(9.0)
+    width = int(np.ceil(50001 / (DISPLAY_POINTS // 4)))
+    expected = _m4(steps, values, width)
+    assert x.tolist() == sorted(expected)
+    assert np.allclose(y, [expected[s] for s in x.tolist()], atol=1e-6)
+
+
+def test_a_constant_bucket_keeps_its_first_step_for_its_extremes(experiment):
+    run = experiment.runs.first()
+    _store(run, "loss", range(0, 20000), np.ones(20000))
+    x, _ = load_series([run.pk], ["loss"])[(run.pk, "loss")]
+    width = int(np.ceil(20000 / (DISPLAY_POINTS // 4)))
+    assert x.tolist() == sorted({s for b in range(0, 20000, width) for s in (b, min(b + width, 20000) - 1)})
 
 
 def test_it_keeps_epoch_curves_whole_and_runs_apart(experiment):
