@@ -159,6 +159,15 @@ STATICFILES_FINDERS = [
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
+# Built once, read by every web process: the plots' Bokeh skeletons (per shape) and finished
+# runs' display series (dashboard/figures/). Files under var/, so a restarted server starts warm.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "figures": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                "LOCATION": str(VAR_DIR / "cache" / "figures"), "TIMEOUT": None,
+                "OPTIONS": {"MAX_ENTRIES": env_int("LBLAB_FIGURE_CACHE_ENTRIES", 5000, 10)}},
+}
+
 # --- Redis: channel layer and Celery broker share one server ------------------------------
 # LBLAB_QUEUE_PREFIX keeps labs (or test sessions) that share one Redis apart.
 QUEUE_PREFIX = env_str("LBLAB_QUEUE_PREFIX", "")

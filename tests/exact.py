@@ -28,3 +28,31 @@ def bokeh_nodes(node):
     elif isinstance(node, list):
         for value in node:
             yield from bokeh_nodes(value)
+
+
+def run_figure_sources(figure) -> dict[str, dict]:
+    """A run-curves figure (dashboard/figures/runs.py) as the page's script makes it: {source name:
+    {"x": [...], "y": [...], ...}} with line i's "r#<i>:<metric>" named "r<run>:<metric>", the points
+    decoded from the payload and each threshold filled in; every other source as the skeleton has it."""
+    import base64
+
+    import numpy as np
+
+    out = {}
+    for node in bokeh_nodes(figure["item"]["doc"]):
+        if node.get("name") != "ColumnDataSource":
+            continue
+        name = str(node["attributes"].get("name", ""))
+        data = dict(node["attributes"].get("data", {}).get("entries", []))
+        if name.startswith("r#"):
+            slot, _, metric = name[2:].partition(":")
+            name = f"r{figure['lines'][int(slot)][0]}:{metric}"
+            if name in figure["data"]:
+                x, y = figure["data"][name]
+                data = {"x": np.frombuffer(base64.b64decode(x), "<i4").tolist(),
+                        "y": np.frombuffer(base64.b64decode(y), "<f4").tolist()}
+        elif name.startswith("threshold:") and name[10:] in figure["thresholds"]:
+            value, text = figure["thresholds"][name[10:]]
+            data = {"x": [0.0], "y": [value], "text": [text]}
+        out[name] = data
+    return out

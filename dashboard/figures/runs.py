@@ -1,30 +1,32 @@
-"""Bokeh figures of an experiment, built from stored points and embedded with json_item.
+"""Bokeh figures of an experiment's runs: one skeleton per shape, and the points apart.
 
-Every run has one ColumnDataSource per metric, named "r<run id>:<metric>", with columns x
-(stored x), y (as shown: accuracy in percent), xv and ys (x on the chosen axis, y smoothed),
-which the page's script (static/dashboard/plots.js) derives and extends with stream(). Each
-group's bold mean ("mean:<group>:<metric>") and mean ± std band ("band:...") are computed in
-the browser from those sources, so they follow the live points and the chosen smoothing.
+The skeleton is the figures as a json_item with every source empty: line i's sources are named
+"r#<i>:<metric>" and its renderers "run#<i>"; each group has a bold mean ("mean:<group>:<metric>")
+and a mean ± std band ("band:..."), computed in the browser from the runs' sources so they follow
+the live points and the chosen smoothing. Building it costs about a millisecond a Bokeh model and a
+page has hundreds, so it is built once per shape (the runs' groups and the optional plots) and kept
+in the figures cache, which every web process reads (a restarted server starts warm).
 
-Building Bokeh models costs about a millisecond each and a page has hundreds, so the
-figures are built once per set of runs with empty sources (cached, as JSON text) and each
-request only fills in the sources' data with Bokeh's own serializer.
+A page gets {"item": the skeleton, "lines": [[run id, label], ...] (line i), "data": {"r<run
+id>:<metric>": [x, y]}, "thresholds": {group: [value, text]}}, x and y the base64 of little-endian
+int32 steps (or epochs) and float32 values as shown (accuracy in percent). The page's script
+(static/dashboard/plots.js, embed) names each line's sources and renderers after its run through
+BokehJS's model properties and fills them in; it then derives the columns xv (x on the chosen
+axis) and ys (y smoothed) and extends them with stream().
 """
 from __future__ import annotations
 
-import functools
+import base64
+import hashlib
+import importlib.metadata
 import json
+import pathlib
 import re
 
 import numpy as np
-from bokeh.core.serialization import Serializer
-from bokeh.embed import json_item
-from bokeh.layouts import gridplot
-from bokeh.models import (ColumnDataSource, GlyphRenderer, HoverTool, HSpan, Label, Legend, LegendItem, Line, Scatter,
-                          Text, VArea)
+from django.core.cache import caches
 
-from dashboard.figures.series import load_series
-from dashboard.figures.style import ROLE_COLORS, new_figure, role_colors
+from dashboard.figures.series import load_series, series_version
 from trainer.catalog import dataset_info
 from trainer.config import TrainConfig
 from trainer.stability import stability_threshold, threshold_text
@@ -51,7 +53,9 @@ RUN_TOOLTIPS = [("run", "$name"), ("x", "@xv{0,0.[00]}"), ("value", "@y{0,0.[000
 MEAN_TOOLTIPS = [("group", "$name"), ("x", "@x{0,0.[00]}"), ("mean", "@y{0,0.[0000]}"), ("std", "@std{0,0.[0000]}")]
 
 
-def _source(name: str, **columns) -> ColumnDataSource:
+def _source(name: str, **columns):
+    from bokeh.models import ColumnDataSource
+
     return ColumnDataSource(columns or {"x": np.zeros(0, np.int32), "y": np.zeros(0, np.float32),
                                         "xv": np.zeros(0, np.float64), "ys": np.zeros(0, np.float32)}, name=name)
 
@@ -110,66 +114,75 @@ def thresholds(runs, group_of) -> dict[str, tuple[float, str]] | None:
 
 
 def experiment_figure(runs, series=None) -> dict:
-    """The experiment's plots as a json_item (one document: the page looks sources up by name)."""
+    """The experiment's plots (one document: the page looks sources up by name)."""
     runs = list(runs)
     return curves_figure([(run.pk, plot_role(run), run_label(run)) for run in runs], series,
-                         thresholds(runs, plot_role), live_sharpness(runs))
+                         thresholds(runs, plot_role), live_sharpness(runs), _versions(runs))
 
 
 def live_sharpness(runs) -> bool:
     return any((run.config or {}).get("sharpness_every") for run in runs)
 
 
-def curves_figure(lines, series=None, curvature=None, sharpness: bool = False) -> dict:
+def _versions(runs) -> dict[int, str]:
+    return {run.pk: version for run in runs if (version := series_version(run))}
+
+
+def curves_figure(lines, series=None, curvature=None, sharpness: bool = False, versions=None) -> dict:
     """Run curves grouped: lines is [(run id, group, label)]; one colour, legend entry, bold mean
     and mean ± std band per group. curvature: {group: (threshold, text)} adds the curvature plot,
-    sharpness the live Keskar sharpness plot."""
+    sharpness the live Keskar sharpness plot. versions: series_version of the finished runs."""
     lines = [(pk, group_key(group), label) for pk, group, label in lines]
     if series is None:
-        series = load_series([pk for pk, _, _ in lines], PLOTTED)
-    text = _skeleton(tuple(group for _, group, _ in lines), curvature is not None, sharpness)
-    for i, (pk, _, label) in enumerate(lines):  # the skeleton names sources and lines by position
-        text = text.replace(f'"r#{i}:', f'"r{pk}:').replace(f'"run#{i}"', json.dumps(label))
-    item = json.loads(text)
-    serializer = Serializer(deferred=False)
-    for source in _named_sources(item["doc"], THRESHOLD):
-        group = source["attributes"]["name"][len(THRESHOLD):]
-        if group in (curvature or {}):
-            value, label = curvature[group]
-            source["attributes"]["data"] = serializer.encode({"x": [0.0], "y": [value], "text": [label]})
-    for source in _named_sources(item["doc"]):
-        run, _, metric = source["attributes"]["name"][1:].partition(":")
-        xy = series.get((int(run), metric))
-        if xy is not None:
-            y = xy[1] * np.float32(100) if metric in PERCENT else xy[1]
-            source["attributes"]["data"] = serializer.encode(
-                {"x": xy[0], "y": y, "xv": xy[0].astype(np.float64), "ys": y})
-    return item
+        series = load_series([pk for pk, _, _ in lines], PLOTTED, versions)
+    data = {}
+    for (pk, metric), (x, y) in series.items():
+        if metric in PLOTTED:
+            y = y * np.float32(100) if metric in PERCENT else y
+            data[f"r{pk}:{metric}"] = [_base64(x, "<i4"), _base64(y, "<f4")]
+    return {"item": skeleton(tuple(group for _, group, _ in lines), curvature is not None, sharpness),
+            "lines": [[pk, label] for pk, _, label in lines], "data": data,
+            "thresholds": {group: [value, text] for group, (value, text) in (curvature or {}).items()}}
 
 
-def _named_sources(node, prefix: str | None = None):
-    """The serialized per-run ColumnDataSources ("r<id>:<metric>") in a json_item document, or
-    those whose name starts with prefix."""
-    if isinstance(node, dict):
-        name = str(node.get("attributes", {}).get("name", ""))
-        if node.get("name") == "ColumnDataSource" and (name.startswith(prefix) if prefix else re.match(r"r\d+:", name)):
-            yield node
-            return
-        for value in node.values():
-            yield from _named_sources(value, prefix)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _named_sources(value, prefix)
+def _base64(values: np.ndarray, dtype: str) -> str:
+    return base64.b64encode(np.ascontiguousarray(values, dtype=dtype).tobytes()).decode("ascii")
 
 
 THRESHOLD = "threshold:"  # "threshold:<group>": x, y (the threshold), text
 
+# the skeleton's code and Bokeh's version: a change of either builds every skeleton anew
+_SKELETON_SOURCES = (pathlib.Path(__file__), pathlib.Path(__file__).with_name("style.py"))
+SKELETON_VERSION = hashlib.sha256(b"".join(p.read_bytes() for p in _SKELETON_SOURCES)
+                                  + importlib.metadata.version("bokeh").encode()).hexdigest()[:16]
+_skeletons: dict[tuple, dict] = {}  # this process's, parsed
 
-@functools.lru_cache(maxsize=64)
-def _skeleton(layout: tuple[str, ...], curvature: bool = False, sharpness: bool = False) -> str:
-    """The figures for lines of groups [group, ...] with every source empty, as json_item JSON
-    text; line i's sources are named "r#<i>:<metric>" and its renderers "run#<i>". Keyed by the
-    groups alone, so every experiment of the same shape (e.g. 3 SB + 3 LB) shares one build."""
+
+def skeleton(layout: tuple[str, ...], curvature: bool = False, sharpness: bool = False) -> dict:
+    """The figures for lines of groups [group, ...] as a json_item with every source empty. Keyed by
+    the groups alone, so every experiment of the same shape (e.g. 3 SB + 3 LB) shares one build:
+    from this process's memory, else the figures cache, else built (and kept in both)."""
+    shape = (layout, curvature, sharpness)
+    if shape not in _skeletons:
+        key = "skeleton:" + hashlib.sha256(json.dumps([SKELETON_VERSION, *shape]).encode()).hexdigest()
+        cache = caches["figures"]
+        text = cache.get(key)
+        if text is None:
+            text = json.dumps(_build_skeleton(*shape))
+            cache.set(key, text)
+        if len(_skeletons) >= 64:
+            _skeletons.pop(next(iter(_skeletons)))
+        _skeletons[shape] = json.loads(text)
+    return _skeletons[shape]
+
+
+def _build_skeleton(layout: tuple[str, ...], curvature: bool, sharpness: bool) -> dict:
+    from bokeh.embed import json_item
+    from bokeh.layouts import gridplot
+    from bokeh.models import GlyphRenderer, HoverTool, HSpan, Label, Legend, LegendItem, Line, Scatter, Text, VArea
+
+    from dashboard.figures.style import ROLE_COLORS, new_figure, role_colors
+
     layout = tuple(enumerate(layout))
     groups = sorted({g for _, g in layout}, key=lambda g: (g not in ROLE_COLORS, _natural(g)))
     colors = role_colors(groups)
@@ -221,7 +234,7 @@ def _skeleton(layout: tuple[str, ...], curvature: bool = False, sharpness: bool 
         fig.add_layout(legend, "right")
         figures.append(fig)
     grid = gridplot(figures, ncols=2, sizing_mode="stretch_width", merge_tools=False, toolbar_location=None)
-    return json.dumps(json_item(grid))
+    return json_item(grid)
 
 
 def _natural(text: str) -> list:
@@ -234,4 +247,4 @@ def compare_figure(runs, group_by=None) -> dict:
     runs = list(runs)
     group_of = group_by or (lambda run: run_label(run, True))
     return curves_figure([(run.pk, group_of(run), run_label(run, True)) for run in runs],
-                         curvature=thresholds(runs, group_of), sharpness=live_sharpness(runs))
+                         curvature=thresholds(runs, group_of), sharpness=live_sharpness(runs), versions=_versions(runs))

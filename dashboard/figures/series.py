@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from django.db.models import F, Max, Q, Window
-from django.db.models.functions import RowNumber
+from django.core.cache import caches
+from django.db import connection
+from django.db.models import Max
 
 from dashboard.models import MetricPoint
 from trainer.kinds.records import CLOCK, STEP_METRICS
@@ -21,7 +22,34 @@ CLOCK_POINTS = 400  # a run's clock, at most: wall time between two of them is i
 Series = dict[tuple[int, str], tuple[np.ndarray, np.ndarray]]  # (run id, metric) -> (x int32, y float32)
 
 
-def load_series(run_ids: list[int], names) -> Series:
+def load_series(run_ids: list[int], names, versions: dict[int, str] | None = None) -> Series:
+    """Each run's curves, reduced for display. versions: {run id: a text that changes whenever the
+    run's points may have changed} (series_version) for the runs whose reduction may be read from,
+    and kept in, the figures cache; the others are read from the database."""
+    names = tuple(names)
+    cache, versions = caches["figures"], versions or {}
+    keys = {pk: f"series:{pk}:{versions[pk]}:{','.join(names)}" for pk in run_ids if versions.get(pk)}
+    cached = cache.get_many(list(keys.values())) if keys else {}
+    series: Series = {}
+    for pk, key in keys.items():
+        series.update(cached.get(key, {}))
+    missing = [pk for pk in run_ids if keys.get(pk) not in cached]
+    if missing:
+        fresh = _read(missing, names)
+        series.update(fresh)
+        cache.set_many({keys[pk]: {k: v for k, v in fresh.items() if k[0] == pk} for pk in missing if pk in keys})
+    return series
+
+
+def series_version(run) -> str | None:
+    """A finished run's points change no more (until it is resumed: its status changes): the last
+    live flush's sequence number and when it finished name them."""
+    if not run.is_finished or run.finished is None:
+        return None
+    return f"{run.last_seq}-{run.status}-{run.finished.timestamp():.6f}"
+
+
+def _read(run_ids, names) -> Series:
     step_names = [n for n in names if n in STEP_METRICS]
     other_names = [n for n in names if n not in STEP_METRICS]
     series: Series = {}
@@ -46,25 +74,49 @@ def _whole(run_ids, names) -> Series:
                   .order_by("run_id", "name", "step").values_list("run_id", "name", "step", "value"))
 
 
+# M4 in two passes over the index (run, name, step): each bucket's first and last step and its
+# extreme values, then, within each bucket's step range, the first step holding each extreme and
+# the values at the bucket's ends. (Four window-function rankings instead sort every point four
+# times: 7 to 10 times slower on SQLite and PostgreSQL.)
+M4_SQL = """
+WITH b AS (
+  SELECT run_id, step / %s AS bucket, MIN(step) AS first, MAX(step) AS last, MIN(value) AS low, MAX(value) AS high
+  FROM {table} WHERE name = %s AND run_id IN ({ids}) GROUP BY run_id, step / %s
+)
+SELECT b.run_id, b.first, MAX(CASE WHEN m.step = b.first THEN m.value END),
+       MIN(CASE WHEN m.value = b.low THEN m.step END), b.low,
+       MIN(CASE WHEN m.value = b.high THEN m.step END), b.high,
+       b.last, MAX(CASE WHEN m.step = b.last THEN m.value END)
+FROM b JOIN {table} m ON m.run_id = b.run_id AND m.name = %s AND m.step BETWEEN b.first AND b.last
+GROUP BY b.run_id, b.bucket, b.first, b.last, b.low, b.high
+"""
+
+
 def _bucketed(run_ids, name: str, buckets: int) -> Series:
-    points = MetricPoint.objects.filter(run_id__in=run_ids, name=name)
-    last = points.aggregate(last=Max("step"))["last"]
-    if last is None:
-        return {}
-    width = max(1, math.ceil((last + 1) / buckets))
-    if width == 1:
-        return _whole(run_ids, [name])
-    bucket = [F("run_id"), F("step") / width]  # integer division in SQLite and PostgreSQL alike
+    """Per run, its steps cut into `buckets` equal buckets of its own length."""
+    lasts = dict(MetricPoint.objects.filter(run_id__in=run_ids, name=name).values("run_id")
+                 .annotate(last=Max("step")).values_list("run_id", "last"))
+    by_width: dict[int, list[int]] = {}
+    for pk, last in lasts.items():
+        by_width.setdefault(max(1, math.ceil((last + 1) / buckets)), []).append(pk)
+    series: Series = {}
+    for width, pks in by_width.items():
+        series.update(_whole(pks, [name]) if width == 1 else _m4(pks, name, width))
+    return series
 
-    def rank(*order):  # 1 for the bucket's first point in that order
-        return Window(RowNumber(), partition_by=bucket, order_by=order)
 
-    # ties of the minimum (maximum) go to their first step; a bucket of one point is one row
-    rows = (points.annotate(first=rank(F("step").asc()), end=rank(F("step").desc()),
-                            low=rank(F("value").asc(), F("step").asc()), high=rank(F("value").desc(), F("step").asc()))
-            .filter(Q(first=1) | Q(end=1) | Q(low=1) | Q(high=1))
-            .order_by("run_id", "step").values_list("run_id", "step", "value"))
-    return _group((run_id, name, step, value) for run_id, step, value in rows)
+def _m4(run_ids, name: str, width: int) -> Series:
+    sql = M4_SQL.format(table=MetricPoint._meta.db_table, ids=", ".join(["%s"] * len(run_ids)))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [width, name, *run_ids, width, name])
+        rows = cursor.fetchall()
+    points: dict[int, dict[int, float]] = {}
+    for run_id, *corners in rows:
+        kept = points.setdefault(run_id, {})
+        for step, value in zip(corners[0::2], corners[1::2]):
+            if step is not None:
+                kept[step] = value  # a step that is two corners (a bucket's first point its minimum) once
+    return _group((run_id, name, step, kept[step]) for run_id, kept in points.items() for step in sorted(kept))
 
 
 def load_clocks(run_ids: list[int]) -> dict[int, list[list[float]]]:

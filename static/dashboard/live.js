@@ -19,11 +19,6 @@
     get socket() { return labStream.state.socket; },
   };
 
-  // the Bokeh document an embedded json_item became (the page holds others: the kind's figure)
-  function documentOf(jsonItem) {
-    return Bokeh.documents.find((d) => d.roots().some((root) => root.id === jsonItem.root_id)) || null;
-  }
-
   // points: {metric: [[x, y], ...]} sorted by x
   function applyPoints(runId, points) {
     let added = 0;
@@ -160,8 +155,7 @@
         doc = null;
         plots.innerHTML = "";
         if (old) Bokeh.documents.splice(Bokeh.documents.indexOf(old), 1);
-        await Bokeh.embed.embed_item(data.figure, "plots");
-        doc = documentOf(data.figure);
+        doc = await labPlots.embed(data.figure, "plots");
         window.labLive.runsRefreshed = (window.labLive.runsRefreshed || 0) + 1;
         attachPlots();
         for (const id of Object.keys(runs)) { updatePointCount(id); updateProgress(id, runs[id].progress, null); }
@@ -179,8 +173,8 @@
 
   // The stream opens at once (the page's other sections listen on it too); what it brings for
   // the plots waits, in order, until they are embedded.
-  const embedded = Bokeh.embed.embed_item(item, "plots").then(() => {
-    doc = documentOf(item);
+  const embedded = labPlots.embed(item, "plots").then((embeddedDoc) => {
+    doc = embeddedDoc;
     attachPlots();
     for (const id of Object.keys(runs)) updatePointCount(id);
   });

@@ -239,5 +239,35 @@
     setLogY();
   }
 
-  window.labPlots = { attach, append, count, settings, recomputed: 0 };
+  // little-endian int32 or float32 from base64 (x86 and ARM browsers are little-endian)
+  function decode(text, Type) {
+    const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+    return Array.from(new Type(bytes.buffer));
+  }
+
+  // Embeds a figure of dashboard/figures/runs.py ({item, lines, data, thresholds}) into the element
+  // `target`: the skeleton's line i ("r#<i>:<metric>" sources, "run#<i>" renderers) becomes its run's
+  // ("r<run>:<metric>", named by its label for the hover), and the sources get their points.
+  // Resolves to the Bokeh document.
+  async function embed(figure, target) {
+    const views = await Bokeh.embed.embed_item(figure.item, target);
+    const document_ = views.roots[0].model.document; // skeletons of one shape share their ids: not looked up by id
+    for (const m of document_.all_models) {
+      const name = m.name || "";
+      const slot = /^r#(\d+):(.*)$/.exec(name) || /^run#(\d+)$/.exec(name);
+      if (slot && figure.lines[slot[1]]) {
+        const [run, label] = figure.lines[slot[1]];
+        if (slot[2] === undefined) { m.name = label; continue; }
+        m.name = `r${run}:${slot[2]}`;
+        const points = figure.data[m.name];
+        if (points) m.data = { x: decode(points[0], Int32Array), y: decode(points[1], Float32Array), xv: [], ys: [] };
+      } else if (name.startsWith("threshold:") && figure.thresholds[name.slice(10)]) {
+        const [value, text] = figure.thresholds[name.slice(10)];
+        m.data = { x: [0], y: [value], text: [text] };
+      }
+    }
+    return document_;
+  }
+
+  window.labPlots = { attach, append, count, embed, settings, recomputed: 0 };
 })();

@@ -43,6 +43,8 @@ def lab_settings(redis_url, tmp_path_factory):
         QUEUE_PREFIX=prefix, TRAIN_QUEUE=train_q, ANALYSIS_QUEUE=analysis_q, CONTROL_QUEUE=control_q,
         CELERY_BROKER_URL=redis_url, CELERY_TASK_ROUTES=routes, CELERY_TASK_DEFAULT_QUEUE=train_q,
         LBLAB_RUNS_DIR=tmp_path_factory.mktemp("runs"), LBLAB_FLUSH_INTERVAL_S=0.05,
+        CACHES=dict(settings.CACHES, figures=dict(settings.CACHES["figures"],
+                                                  LOCATION=str(tmp_path_factory.mktemp("figures")))),
         # a fast hasher for the test users, "for speed" as healthchecks' test settings say
         PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
     )

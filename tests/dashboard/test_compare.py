@@ -4,24 +4,9 @@ from django.urls import reverse
 from dashboard import executor
 from dashboard.models import Experiment, MetricPoint
 from tests.dashboard.conftest import TINY
+from tests.exact import run_figure_sources
 
 pytestmark = pytest.mark.django_db
-
-
-def _source_names(figure):
-    found = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if node.get("name") == "ColumnDataSource":
-                found.append(node["attributes"].get("name"))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-    walk(figure["doc"])
-    return found
 
 
 def test_it_overlays_runs_from_different_experiments(client, alice, experiment):
@@ -32,7 +17,7 @@ def test_it_overlays_runs_from_different_experiments(client, alice, experiment):
     client.force_login(alice)
     response = client.get(reverse("compare"), {"runs": f"{a.pk},{b.pk}"})
     assert response.status_code == 200
-    names = _source_names(response.context["figure"])
+    names = run_figure_sources(response.context["figure"])
     assert f"r{a.pk}:loss" in names and f"r{b.pk}:test_acc" in names
     html = response.content.decode()
     assert "other" in html and "gap" in html
