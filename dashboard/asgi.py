@@ -9,8 +9,12 @@ django_asgi_app = get_asgi_application()  # before importing anything that touch
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from django.urls import get_resolver  # noqa: E402
+
 from dashboard.live.origin import SameOriginValidator  # noqa: E402
 from dashboard.live.routing import websocket_urlpatterns  # noqa: E402
+
+get_resolver().url_patterns  # the views (and Bokeh) imported as the server starts, not on its first request
 
 application = ProtocolTypeRouter({
     "http": django_asgi_app,

@@ -34,8 +34,6 @@ def run_figure_sources(figure) -> dict[str, dict]:
     """A run-curves figure (dashboard/figures/runs.py) as the page's script makes it: {source name:
     {"x": [...], "y": [...], ...}} with line i's "r#<i>:<metric>" named "r<run>:<metric>", the points
     decoded from the payload and each threshold filled in; every other source as the skeleton has it."""
-    import base64
-
     import numpy as np
 
     out = {}
@@ -49,10 +47,23 @@ def run_figure_sources(figure) -> dict[str, dict]:
             name = f"r{figure['lines'][int(slot)][0]}:{metric}"
             if name in figure["data"]:
                 x, y = figure["data"][name]
-                data = {"x": np.frombuffer(base64.b64decode(x), "<i4").tolist(),
-                        "y": np.frombuffer(base64.b64decode(y), "<f4").tolist()}
+                data = {"x": np.cumsum(unpack(x, "<i4")).tolist(), "y": unpack(y, "<f4", dropped=1).tolist()}
         elif name.startswith("threshold:") and name[10:] in figure["thresholds"]:
             value, text = figure["thresholds"][name[10:]]
             data = {"x": [0.0], "y": [value], "text": [text]}
         out[name] = data
     return out
+
+
+def unpack(text: str, dtype: str, dropped: int = 0):
+    """dashboard.figures.runs.pack undone, written apart: base64, inflate, byte planes back to
+    4-byte values, the `dropped` low bytes zero."""
+    import base64
+    import zlib
+
+    import numpy as np
+
+    planes = np.frombuffer(zlib.decompress(base64.b64decode(text)), np.uint8).reshape(4 - dropped, -1)
+    rows = np.zeros((planes.shape[1], 4), np.uint8)
+    rows[:, dropped:] = planes.T
+    return rows.view(dtype).ravel()

@@ -239,10 +239,18 @@
     setLogY();
   }
 
-  // little-endian int32 or float32 from base64 (x86 and ARM browsers are little-endian)
-  function decode(text, Type) {
-    const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
-    return Array.from(new Type(bytes.buffer));
+  // runs.py's pack undone: base64, inflated (zlib), byte planes back into little-endian 4-byte
+  // values of Type (x86 and ARM browsers are little-endian), the low bytes dropped by
+  // display_precision zero; cumulated when they are differences
+  async function unpack(text, Type, { cumulate = false, dropped = 0 } = {}) {
+    const packed = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+    const inflated = new Blob([packed]).stream().pipeThrough(new DecompressionStream("deflate"));
+    const planes = new Uint8Array(await new Response(inflated).arrayBuffer());
+    const n = planes.length / (4 - dropped), bytes = new Uint8Array(4 * n);
+    for (let b = dropped; b < 4; b++) for (let i = 0; i < n; i++) bytes[4 * i + b] = planes[(b - dropped) * n + i];
+    const values = Array.from(new Type(bytes.buffer));
+    if (cumulate) for (let i = 1; i < n; i++) values[i] += values[i - 1];
+    return values;
   }
 
   // Embeds a figure of dashboard/figures/runs.py ({item, lines, data, thresholds}) into the element
@@ -260,7 +268,11 @@
         if (slot[2] === undefined) { m.name = label; continue; }
         m.name = `r${run}:${slot[2]}`;
         const points = figure.data[m.name];
-        if (points) m.data = { x: decode(points[0], Int32Array), y: decode(points[1], Float32Array), xv: [], ys: [] };
+        if (points) {
+          const [x, y] = await Promise.all([unpack(points[0], Int32Array, { cumulate: true }),
+                                            unpack(points[1], Float32Array, { dropped: 1 })]);
+          m.data = { x, y, xv: [], ys: [] };
+        }
       } else if (name.startsWith("threshold:") && figure.thresholds[name.slice(10)]) {
         const [value, text] = figure.thresholds[name.slice(10)];
         m.data = { x: [0], y: [value], text: [text] };

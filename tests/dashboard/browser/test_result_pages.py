@@ -4,6 +4,7 @@ module and finished by the lab's worker; each page's figure is read back from th
 documents BokehJS built in the browser, and its lines and points are compared with what
 the database holds (runs, epochs, batch sizes, alphas, grid sizes)."""
 
+import json
 import re
 
 import pytest
@@ -88,6 +89,41 @@ def test_it_draws_each_runs_per_step_and_per_epoch_lines_with_every_stored_point
             assert lines[f"mean:{role}:{metric}"]["n"] == count, (role, metric)
     run_lines = [name for name in lines if name.startswith("r")]
     assert len(run_lines) == 2 * 6  # loss + 5 per-epoch metrics for each of the 2 runs
+
+
+STORED = """
+import json
+from dashboard.models import MetricPoint
+rows = MetricPoint.objects.filter(run_id={run}).order_by("name", "step").values_list("name", "step", "value")
+print("STORED", json.dumps(list(rows)))
+"""
+
+
+def test_each_line_holds_the_stored_steps_exactly_and_values_to_16_significant_bits(page, lab):
+    """The points travel packed (dashboard/figures/runs.py): what BokehJS draws is what is stored."""
+    expected = lab.expected["trajectory"]
+    _open_experiment(page, lab, "trajectory", documents=2)
+    run_id = next(iter(expected["runs"]))
+    out = lab_shell(lab, STORED.format(run=int(run_id)))
+    stored = {}
+    for name, step, value in json.loads(re.search(r"^STORED (.*)$", out, re.MULTILINE).group(1)):
+        stored.setdefault(name, []).append((step, value))
+    drawn = page.evaluate("""(run) => {
+        const out = {};
+        for (const d of Bokeh.documents) for (const m of d.all_models) {
+          if (m.type === "ColumnDataSource" && (m.name || "").startsWith(`r${run}:`)) {
+            out[m.name.slice(m.name.indexOf(":") + 1)] = [Array.from(m.data.x), Array.from(m.data.y)];
+          }
+        }
+        return out;
+    }""", run_id)
+    assert set(drawn) == set(expected["runs"][run_id]["points"])
+    for metric, (x, y) in drawn.items():
+        points = stored[metric]
+        assert x == [step for step, _ in points], metric
+        scale = 100 if metric in ("train_acc", "test_acc", "acc") else 1
+        for shown, (_, value) in zip(y, points):
+            assert abs(shown - value * scale) <= abs(value * scale) * 2.0**-16 + 1e-6, (metric, shown, value)
 
 
 def test_it_draws_the_trajectory_figure_with_one_point_per_kept_iterate(page, lab):
