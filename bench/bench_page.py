@@ -14,8 +14,9 @@ request, "warm" the median of the next ones. Three servers in a row, in one run:
   skeleton is built on the request);
 - "restarted": the same page again in a new process (the skeleton, and the finished runs'
   reduced curves, read from the figures cache the first server filled);
-- "running": the same data with the runs still running (their curves reduced in the database on
-  every request).
+- "running": the same data with the runs still running, each request after a flush of every run
+  (the curves reduced in the database on every request: the worst case; a run's reduction is
+  cached until its next flush).
 """
 from __future__ import annotations
 
@@ -33,18 +34,23 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def serve(experiment_id: int, repeats: int) -> None:
+def serve(experiment_id: int, repeats: int, flush: bool) -> None:
     """A fresh server process: start as Daphne would, then request the page."""
     start = time.perf_counter()
     import dashboard.asgi  # noqa: F401  settings, URLs and views, as the server loads them
     started = time.perf_counter() - start
     from django.contrib.auth import get_user_model
+    from django.db.models import F
     from django.test import Client
+
+    from dashboard.models import Run
 
     client = Client()
     client.force_login(get_user_model().objects.get(username="bench-page"))
     times, size = [], 0
     for _ in range(repeats + 1):
+        if flush:  # as a worker's flush leaves a run: a new last sequence number
+            Run.objects.filter(experiment_id=experiment_id).update(last_seq=F("last_seq") + 1)
         tick = time.perf_counter()
         response = client.get(f"/experiments/{experiment_id}/", HTTP_ACCEPT_ENCODING="gzip")
         times.append(time.perf_counter() - tick)
@@ -61,11 +67,12 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=160)
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--flush", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     os.environ.setdefault("LBLAB_VAR_DIR", tempfile.mkdtemp(prefix="bench-page-"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
     if args.serve:
-        return serve(args.serve, args.repeats)
+        return serve(args.serve, args.repeats, args.flush)
     import django
 
     django.setup()
@@ -101,8 +108,8 @@ def main() -> None:
     print(f"database: {connection.vendor}; stored {exp.runs.count()} runs x ({args.steps} steps + "
           f"{args.epochs} epochs x {len(EPOCH_METRICS)} metrics) in {time.perf_counter() - t0:.1f}s")
 
-    def server(label: str) -> None:
-        out = subprocess.run([sys.executable, __file__, "--serve", str(exp.pk), "--repeats", str(args.repeats)],
+    def server(label: str, *extra) -> None:
+        out = subprocess.run([sys.executable, __file__, "--serve", str(exp.pk), "--repeats", str(args.repeats), *extra],
                              env=os.environ, capture_output=True, text=True, check=True).stdout
         r = json.loads(out.strip().splitlines()[-1])
         print(f"{label:<12} start {1000 * r['start']:5.0f} ms  first request {1000 * r['first']:5.0f} ms  "
@@ -111,7 +118,7 @@ def main() -> None:
     server("new shape")
     server("restarted")
     Run.objects.filter(experiment=exp).update(status=Status.RUNNING, finished=None)
-    server("running")
+    server("running", "--flush")
     exp.delete()
 
 

@@ -1,8 +1,9 @@
 """Metric series read for display: per-step curves reduced in the database to M4 (Jugel et
-al. 2014): of each of DISPLAY_POINTS/4 step buckets, its first and last point and its minimum
-and maximum, each at the step where it happened (at a plot's width a bucket is about a pixel,
-so the drawn line is the full curve's; a spike is drawn where it was). Per-epoch curves whole.
-Exports and the JSON API keep every point.
+al. 2014): of each of DISPLAY_POINTS/4 step buckets of the run's length, its first and last
+point and its minimum and maximum, each at the step where it happened (400 buckets: about a
+pixel each in a plot of the page's two columns at 1440 px, so the drawn line is the full
+curve's and a spike is drawn where it was). Per-epoch curves whole. Exports and the JSON API
+keep every point.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from django.db.models import Max
 from dashboard.models import MetricPoint
 from trainer.kinds.records import CLOCK, STEP_METRICS
 
-DISPLAY_POINTS = 2000
+DISPLAY_POINTS = 1600
 CLOCK_POINTS = 400  # a run's clock, at most: wall time between two of them is interpolated by step
 
 Series = dict[tuple[int, str], tuple[np.ndarray, np.ndarray]]  # (run id, metric) -> (x int32, y float32)
@@ -42,11 +43,13 @@ def load_series(run_ids: list[int], names, versions: dict[int, str] | None = Non
 
 
 def series_version(run) -> str | None:
-    """A finished run's points change no more (until it is resumed: its status changes): the last
-    live flush's sequence number and when it finished name them."""
-    if not run.is_finished or run.finished is None:
+    """What names a run's stored points: the worker stores each flush's points and the run's last
+    sequence number in one transaction (dashboard/worker/training.py), and a resumed run flushes
+    past it. None for a run that has flushed nothing (points written some other way, e.g. a script's
+    own, are read from the database every time)."""
+    if run.last_seq <= 0 and not run.is_finished:
         return None
-    return f"{run.last_seq}-{run.status}-{run.finished.timestamp():.6f}"
+    return f"{run.created.timestamp():.6f}-{run.last_seq}-{run.status}"
 
 
 def _read(run_ids, names) -> Series:

@@ -80,20 +80,22 @@ def test_a_long_clock_is_thinned_evenly_keeping_its_ends(experiment):
     assert all(abs(t - step * 0.01) < 1e-9 for step, t in thinned)
 
 
-def test_a_finished_runs_series_is_read_from_the_cache_until_it_is_resumed(experiment):
+def test_a_runs_series_is_read_from_the_cache_until_its_worker_flushes_again(experiment):
     from dashboard.figures.series import series_version
-    from dashboard.models import Status
+    from dashboard.models import Run
 
     run = experiment.runs.first()
     _store(run, "loss", range(1, 5001), np.linspace(2, 1, 5000))
-    assert series_version(run) is None  # queued: its points may still change
-    run.claim("t")
-    run.finish(Status.CANCELLED)  # stopped half-way: its points are final until it is resumed
+    assert series_version(run) is None  # nothing flushed by a worker: always read
+    Run.objects.filter(pk=run.pk).update(last_seq=7, status="running")  # as a flush leaves it
+    run.refresh_from_db()
     version = series_version(run)
     first = load_series([run.pk], ["loss"], {run.pk: version})[(run.pk, "loss")]
     MetricPoint.objects.filter(run=run, step=5000).update(value=-1.0)  # behind the cache's back
     again = load_series([run.pk], ["loss"], {run.pk: version})[(run.pk, "loss")]
     assert np.array_equal(first[1], again[1]) and again[1][-1] == np.float32(1.0)  # the cached reduction
     assert load_series([run.pk], ["loss"])[(run.pk, "loss")][1][-1] == np.float32(-1.0)  # without a version: read
-    assert run.resume()
-    assert series_version(run) is None  # resumed: read again
+    Run.objects.filter(pk=run.pk).update(last_seq=8)  # the next flush
+    run.refresh_from_db()
+    assert series_version(run) != version
+    assert load_series([run.pk], ["loss"], {run.pk: series_version(run)})[(run.pk, "loss")][1][-1] == np.float32(-1.0)
