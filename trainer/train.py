@@ -28,6 +28,7 @@ from trainer.augment import augment_batch
 from trainer.checkpoint import load_checkpoint, save_checkpoint
 from trainer.config import ConfigError, TrainConfig
 from trainer.evaluate import evaluate, flat_parameters, parameter_distance
+from trainer.memory import retain_freed_memory
 from trainer.steps import make_optimizer, make_step
 
 EVENTS = ("on_step", "on_epoch", "on_end")
@@ -141,6 +142,8 @@ class Trainer:
         started = time.perf_counter()
         session_start = self.elapsed
         listening = bool(self.callbacks["on_step"])
+        if self.device.type == "cpu":
+            retain_freed_memory()  # each step reuses the last one's freed memory instead of faulting it in
         x, y = self.data.x_train, self.data.y_train
         self.model.train()
         while not self.finished and not self._stop:
