@@ -163,10 +163,11 @@ class Trainer:
                 measure = self.config.noise_scale_every and self.step % self.config.noise_scale_every == 0
                 curvature = self.config.curvature_every and self.step % self.config.curvature_every == 0
                 if listening or measure or curvature:
+                    loss_value, correct_value = loss.item(), correct.item()  # on CUDA: once the step has run
                     dt = time.perf_counter() - t0
                     metrics = {
                         "step": self.step, "epoch": self.epoch + self.step_in_epoch / self.steps_per_epoch,
-                        "loss": loss.item(), "acc": correct.item() / len(yb), "lr": self.current_lr,
+                        "loss": loss_value, "acc": correct_value / len(yb), "lr": self.current_lr,
                         "step_time": dt, "samples_per_s": len(yb) / dt if dt > 0 else float("inf"),
                     }
                     if measure:

@@ -73,6 +73,33 @@ def test_it_reports_step_and_epoch_metrics_to_callbacks():
     assert epochs[-1]["eta"] == 0 and len(ends) == 1
 
 
+def test_the_step_time_counts_the_wait_for_the_steps_result(monkeypatch):
+    # On a GPU a step's kernels run after the loop has queued them: its loss is known, and the step
+    # done, only when the loop reads it. A fake clock and a step whose loss takes 0.5 s to read.
+    import types
+
+    import trainer.train as train_module
+
+    clock = [0.0]
+    monkeypatch.setattr(train_module, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+
+    class Pending:
+        def __init__(self, value, wait):
+            self.value, self.wait = value, wait
+
+        def item(self):
+            clock[0] += self.wait
+            return self.value
+
+    trainer = Trainer(TrainConfig(**{**QUICK, "epochs": 1}))
+    trainer.step_fn = lambda x, y: (Pending(2.5, 0.5), Pending(8, 0.0))
+    steps = []
+    trainer.add_callback("on_step", lambda t, m: steps.append(m))
+    trainer.run()
+    assert steps[0]["loss"] == 2.5 and steps[0]["acc"] == 8 / 32
+    assert steps[0]["step_time"] == 0.5 and steps[0]["samples_per_s"] == 32 / 0.5
+
+
 def test_a_resumed_run_ends_bit_identical_to_an_uninterrupted_one(tmp_path):
     config = TrainConfig(**{**QUICK, "epochs": 3})
     whole = Trainer(config).run()
