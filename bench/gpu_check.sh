@@ -20,6 +20,7 @@ cd "$(dirname "$0")/.."
 OUT_DIR=${OUT:-gpu-out}
 mkdir -p "$OUT_DIR"
 DEVICE=${GPU_CHECK_DEVICE:-cuda}
+export PYTHONUNBUFFERED=1  # logs as they come: a step stopped at its limit leaves what it printed
 WORK=$(mktemp -d /tmp/gpu-check.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 SUMMARY="$OUT_DIR/summary.txt"
