@@ -5,6 +5,7 @@ URL the launcher passes in LBLAB_EMBEDDED_REDIS_URL when REDIS_URL is unset.
 """
 from __future__ import annotations
 
+import os
 import pathlib
 import secrets
 from datetime import timedelta
@@ -17,6 +18,11 @@ from dashboard.env import env_bool, env_float, env_int, env_list, env_str
 BASE_DIR = pathlib.Path(__file__).resolve().parent.parent
 VAR_DIR = pathlib.Path(env_str("LBLAB_VAR_DIR", str(BASE_DIR / "var"))).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _cores() -> int:
+    """The cores this process may run on (its affinity, as a container or taskset limits it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _dev_secret_key() -> str:
@@ -40,10 +46,16 @@ LBLAB_RUNS_DIR = pathlib.Path(env_str("LBLAB_RUNS_DIR", str(VAR_DIR / "runs"))).
 LBLAB_DEVICE = env_str("LBLAB_DEVICE")
 # A running run whose heartbeat is older than this is taken as lost and resumed.
 LBLAB_STALE_AFTER_S = env_float("LBLAB_STALE_AFTER_S", 600.0, minimum=1.0)
+# runlab's worker processes, each training or analysing one thing at a time (one per core by
+# default, as the CLI runs one single-threaded process per core), and the torch threads a run
+# or an analysis computes with (the cores shared out among them); a run's config says what it used.
+LBLAB_WORKERS = env_int("LBLAB_WORKERS", _cores(), 1)
+LBLAB_THREADS_PER_RUN = env_int("LBLAB_THREADS_PER_RUN", max(1, _cores() // LBLAB_WORKERS), 1)
+# Training slots across all workers, for the experiments' ETA: runlab's workers by default; set
+# it on a web host whose workers run elsewhere (docker-compose: the worker services' count).
+LBLAB_TRAIN_SLOTS = env_int("LBLAB_TRAIN_SLOTS", LBLAB_WORKERS, 1)
 # A message received by a worker but not claimed within this many seconds is taken as lost
 # (its worker died on receipt) and its run or analysis is queued again.
-# training slots across the workers (one per worker with --concurrency 1): the experiments' ETA
-LBLAB_TRAIN_SLOTS = env_int("LBLAB_TRAIN_SLOTS", 1, 1)
 LBLAB_CLAIM_TIMEOUT_S = env_float("LBLAB_CLAIM_TIMEOUT_S", 120.0, minimum=1.0)
 # Live metric flushes: at most one per this many seconds per run.
 LBLAB_FLUSH_INTERVAL_S = env_float("LBLAB_FLUSH_INTERVAL_S", 0.3, minimum=0.0)

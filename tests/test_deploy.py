@@ -46,6 +46,12 @@ def test_each_worker_reserves_one_gpu_and_takes_the_shared_queues(compose):
     assert worker["environment"]["LBLAB_DEVICE"] == "cuda"
 
 
+def test_the_web_and_each_worker_know_how_many_workers_there_are(compose):
+    # the web's ETA counts that many training slots; a worker shares the host's cores among them
+    for name in ("web", "worker"):
+        assert compose["services"][name]["environment"]["LBLAB_WORKERS"] == "1"
+
+
 def test_the_web_service_serves_the_asgi_app_after_migrating():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "pip install --no-cache-dir -r requirements.txt" in dockerfile

@@ -1,10 +1,11 @@
 """`manage.py runlab`: the whole lab in one command, and nothing left running after Ctrl-C.
 
 Starts, in order: the embedded Redis (only when REDIS_URL is unset), migrations, a first
-account (when there is no user), the training worker (queues train and analysis, one
-prefork child), the control worker (the control queue, with beat for the periodic
-lost-work check) and Daphne. Each child gets its own process group, so stopping it also
-stops what it forked; a group that does not stop within its grace period is killed.
+account (when there is no user), the workers (LBLAB_WORKERS processes on the train and
+analysis queues, one prefork child each), the control worker (the control queue, with beat
+for the periodic lost-work check) and Daphne. Each child gets its own process group, so
+stopping it also stops what it forked; a group that does not stop within its grace period
+is killed.
 
 A child that dies is restarted, after its whole group is killed (nothing it forked is left
 behind). A worker that starts again under its name queues again what it held
@@ -64,7 +65,9 @@ class Lab:
 
     # -- start ------------------------------------------------------------------------
     def start(self) -> None:
-        env = dict(os.environ)
+        # BLAS and OpenMP pools (numpy, SciPy, torch) sized as a run's torch threads: N workers
+        # side by side never ask for more threads than there are cores
+        env = {"OMP_NUM_THREADS": str(settings.LBLAB_THREADS_PER_RUN), **os.environ}
         if not os.environ.get("REDIS_URL"):
             self.redis = embedded_redis.start(settings.VAR_DIR / "redis")
             env["LBLAB_EMBEDDED_REDIS_URL"] = self.redis.url
@@ -73,25 +76,36 @@ class Lab:
 
         call_command("migrate", interactive=False, verbosity=0)
         login_hint = ensure_first_user()
+        workers, threads = settings.LBLAB_WORKERS, settings.LBLAB_THREADS_PER_RUN
+        self.say(f"{workers} worker process{'es' if workers > 1 else ''}, {threads} torch thread"
+                 f"{'s' if threads > 1 else ''} each (LBLAB_WORKERS, LBLAB_THREADS_PER_RUN)")
+        for name, args, grace_s in self.commands():
+            child = Child(name, args, env, grace_s)
+            child.spawn()
+            self.children.append(child)
+        self._wait_for_http()
+        self.say(f"\nThe lab is running at {self.url}\n{login_hint}\nPress Ctrl-C to stop everything.\n")
+
+    def commands(self) -> list[tuple[str, list[str], float]]:
+        """What start() spawns, in order: (name, command line, grace period to stop).
+
+        LBLAB_WORKERS worker processes of one prefork child each, every one on both the train and
+        the analysis queue with prefetch 1: a free worker takes whichever is next (Redis serves
+        the two queues in turn), so neither kind waits for the other while a worker is idle, and
+        one worker that dies takes only its own run with it. Each has a name of its own that
+        stays the same across restarts: a worker starting again knows what it held."""
         celery = [sys.executable, "-m", "celery", "-A", "dashboard", "--quiet", "worker", "--loglevel", "INFO",
                   "--without-gossip", "--without-mingle"]
-        # the names stay the same across restarts: a worker starting again knows what it held
-        worker = celery + ["-Q", f"{settings.TRAIN_QUEUE},{settings.ANALYSIS_QUEUE}", "--concurrency", "1",
-                           "--pool", "prefork", "--hostname", f"lab-{os.getpid()}@%h"]
+        queues = f"{settings.TRAIN_QUEUE},{settings.ANALYSIS_QUEUE}"
+        workers = [(f"worker {i}", celery + ["-Q", queues, "--concurrency", "1", "--prefetch-multiplier", "1",
+                                             "--pool", "prefork", "--hostname", f"lab-{os.getpid()}-{i}@%h"],
+                    self.worker_grace_s)
+                   for i in range(1, settings.LBLAB_WORKERS + 1)]
         control = celery + ["-Q", settings.CONTROL_QUEUE, "--pool", "solo", "--beat",
                             "--schedule", str(settings.VAR_DIR / "celerybeat-schedule"),
                             "--hostname", f"control-{os.getpid()}@%h"]
         server = [sys.executable, "-m", "daphne", "-b", self.host, "-p", str(self.port), "dashboard.asgi:application"]
-        self._spawn("worker", worker, env, self.worker_grace_s)
-        self._spawn("control worker", control, env, 10.0)
-        self._spawn("web", server, env, 10.0)
-        self._wait_for_http()
-        self.say(f"\nThe lab is running at {self.url}\n{login_hint}\nPress Ctrl-C to stop everything.\n")
-
-    def _spawn(self, name: str, args: list[str], env: dict, grace_s: float) -> None:
-        child = Child(name, args, env, grace_s)
-        child.spawn()
-        self.children.append(child)
+        return workers + [("control worker", control, 10.0), ("web", server, 10.0)]
 
     def _wait_for_http(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -128,17 +142,25 @@ class Lab:
             self._check_children()
 
     def stop(self) -> None:
-        """Stop the web server first (no new work), then the worker, then Redis."""
+        """Stop the web server first (no new work), then the control worker, then the workers all
+        at once (each stops its run at the next step, with a checkpoint), then Redis."""
+        workers = [child for child in self.children if child.name.startswith("worker")]
         for child in reversed(self.children):
-            _stop_group(child)
+            if child not in workers:
+                _stop_group(child)
+        for child in workers:
+            _signal_group(child.process.pid, signal.SIGTERM)
+        for child in workers:
+            _stop_group(child, signalled=True)
         if self.redis is not None:
             self.redis.stop()
         self.children.clear()
 
 
-def _stop_group(child: Child) -> None:
+def _stop_group(child: Child, signalled: bool = False) -> None:
     pgid = child.process.pid  # start_new_session made it the group leader
-    _signal_group(pgid, signal.SIGTERM)
+    if not signalled:
+        _signal_group(pgid, signal.SIGTERM)
     try:
         child.process.wait(child.grace_s)
     except subprocess.TimeoutExpired:

@@ -45,7 +45,9 @@ class ProgressWriter:
 
 
 def _trainer(run, epoch: int | None):
-    return trainer_for(TrainConfig.from_dict(run.config), weights_path(run, epoch), settings.LBLAB_DEVICE)
+    """The run's model and data on this worker, computing with its torch threads (LBLAB_THREADS_PER_RUN)."""
+    config = TrainConfig.from_dict(run.config).replace(threads=settings.LBLAB_THREADS_PER_RUN)
+    return trainer_for(config, weights_path(run, epoch), settings.LBLAB_DEVICE)
 
 
 def compute(analysis: Analysis, progress) -> dict:

@@ -150,10 +150,8 @@ def execute_run(run_id: int, task_id: str, worker: str = "") -> str:
     recorder = LiveRecorder(run, settings.LBLAB_FLUSH_INTERVAL_S)
     sigterm = None
     try:
-        config = TrainConfig.from_dict(run.config)
-        if settings.LBLAB_DEVICE and settings.LBLAB_DEVICE != config.device:
-            # the worker's device wins (a checkpoint resumes on any device); the snapshot says what ran
-            config = config.replace(device=settings.LBLAB_DEVICE)
+        config = worker_config(TrainConfig.from_dict(run.config))
+        if config.to_dict() != run.config:
             Run.objects.filter(pk=run.pk).update(config=config.to_dict())
         trainer = Trainer(config, checkpoint_path=run.checkpoint_path)
         trainer.add_callback("on_step", recorder.on_step)
@@ -179,7 +177,7 @@ def execute_run(run_id: int, task_id: str, worker: str = "") -> str:
         if not run.is_held_by(task_id):
             return "superseded"  # queued again as lost while it trained: the other task carries on
         if not result.stopped:
-            run.finish(Status.DONE, final_metrics=json_safe(result.final))
+            run.finish(Status.DONE, final_metrics=_final(result))
             _advance(run)
         elif sigterm.received and not run.cancel_is_requested():
             # the worker is shutting down: hand the run back to the queue; it resumes from the checkpoint
@@ -187,9 +185,23 @@ def execute_run(run_id: int, task_id: str, worker: str = "") -> str:
             run.refresh_from_db()
             run.enqueue()
         else:
-            run.finish(Status.CANCELLED, final_metrics=json_safe(result.final))
+            run.finish(Status.CANCELLED, final_metrics=_final(result))
     publish_run_status(run)
     return run.status
+
+
+def worker_config(config: TrainConfig) -> TrainConfig:
+    """The run's config as this worker runs it: its device (LBLAB_DEVICE, when set) and its torch
+    threads (LBLAB_THREADS_PER_RUN) win, as a checkpoint resumes on any of them; the run's stored
+    config is then updated to say what ran."""
+    if settings.LBLAB_DEVICE:
+        config = config.replace(device=settings.LBLAB_DEVICE)
+    return config.replace(threads=settings.LBLAB_THREADS_PER_RUN)
+
+
+def _final(result) -> dict:
+    """The trainer's final metrics and the torch threads the run computed with, as torch reports them."""
+    return json_safe({**result.final, "threads": result.environment["threads"]})
 
 
 def _keep_snapshots(run: Run, trainer, recorder: LiveRecorder) -> None:

@@ -64,12 +64,14 @@ print("RUN", exp.runs.get(role="SB").pk)
 
 def _run_state(lab, run_id: int) -> str:
     return lab_shell(lab, f"from dashboard.models import Run; r = Run.objects.get(pk={run_id}); "
-                          f"print('STATE', r.status, r.points.filter(name='train_loss').count())").split("STATE ")[-1]
+                          f"print('STATE', r.status, r.points.filter(name='train_loss').count(), r.worker)"
+                     ).split("STATE ")[-1]
 
 
-def _training_worker(lab) -> int:
+def _training_worker(lab, name: str) -> int:
+    """The main process of the worker named `name` (lab-<launcher pid>-<i>@host)."""
     return next(p for p in descendants(lab.process.pid)
-                if "celery" in command_line(p) and "--hostname lab-" in command_line(p)
+                if "celery" in command_line(p) and f"--hostname {name.split('@')[0]}@" in command_line(p)
                 and os.getpgid(p) == p)
 
 
@@ -83,19 +85,21 @@ def test_it_restarts_a_killed_worker_keeps_the_web_up_leaves_no_orphan_and_the_r
         # each look is a manage.py process (a second of CPU): look every 3 s, so as not to starve the lab's worker
         wait_until(lambda: past_first_epoch(_run_state(lab, run_id)), 300,
                    f"the run to be past its first epoch\n{lab.output()[-3000:]}", interval=3)
-        worker = _training_worker(lab)
+        holder = _run_state(lab, run_id).split()[2]  # of the lab's workers, the one training the run
+        worker = _training_worker(lab, holder)
         group = [p for p in descendants(lab.process.pid) if os.getpgid(p) == worker]  # its pool child, ...
         assert len(group) >= 2
         os.kill(worker, signal.SIGKILL)
-        wait_until(lambda: "the worker process exited with code -9; restarting it" in lab.output(), 30,
+        child = f"worker {holder.split('@')[0].rsplit('-', 1)[1]}"
+        wait_until(lambda: f"the {child} process exited with code -9; restarting it" in lab.output(), 30,
                    f"the launcher to restart the worker\n{lab.output()[-3000:]}")
         with urllib.request.urlopen(lab.url + "/accounts/login/", timeout=5) as response:
             assert response.status == 200  # the web server stayed up
         wait_until(lambda: not any(alive(p) for p in group), 15, "the killed worker's group to be gone")
-        assert _training_worker(lab) != worker
+        assert _training_worker(lab, holder) != worker
         # the new worker, under the same name, queues again the run its predecessor held, at once
         wait_until(lambda: _run_state(lab, run_id).startswith("done"), 240,
                    f"the run to finish\n{lab.output()[-3000:]}", interval=2)
-        assert _run_state(lab, run_id) == "done 12\n"
+        assert _run_state(lab, run_id).split()[:2] == ["done", "12"]
     finally:
         assert lab.stop() == 0
