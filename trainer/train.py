@@ -80,7 +80,8 @@ class Trainer:
         self.device = torch.device(config.device)
         if config.threads:
             torch.set_num_threads(config.threads)
-        self.data = dataset if dataset is not None else data.load_dataset(
+        # A dataset given on another device is moved to the run's (tensors already there are kept, not copied).
+        self.data = dataset.to(self.device) if dataset is not None else data.load_dataset(
             config.dataset, data_dir=config.data_dir, subset=config.subset, seed=config.seed, device=self.device)
         n = self.data.n_train
         self.batch_size = config.resolved_batch_size(n)

@@ -89,6 +89,14 @@ def test_an_epoch_on_cuda_learns_and_ends_where_the_cpu_epoch_ends():
         assert h_gpu["test_acc"] == pytest.approx(h_cpu["test_acc"], abs=2 / 256)
 
 
+def test_a_run_on_cuda_moves_a_dataset_given_on_the_cpu_there():
+    ds = blobs()
+    trainer = Trainer(TrainConfig(**MLP, device=CUDA), dataset=ds)
+    assert trainer.data.x_train.device.type == ON_CUDA and trainer.data.y_test.device.type == ON_CUDA
+    assert ds.x_train.device.type == "cpu"  # the caller's dataset is left where it was
+    assert trainer.run().step == 8
+
+
 def _stopped_and_resumed(config: TrainConfig, ds: data.Dataset, path, stop_at: int):
     first = Trainer(config, dataset=ds, checkpoint_path=path)
     first.add_callback("on_step", lambda t, m: t.request_stop() if m["step"] == stop_at else None)
