@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+COLLECT = "from dashboard.launch.staticfiles import collect_if_changed; collect_if_changed()"
 
 
 @contextlib.contextmanager
@@ -30,6 +31,8 @@ def daphne_lab(script: str, name: str):
 
     made = json.loads(subprocess.run([sys.executable, script, "--setup"], cwd=ROOT, env=dict(os.environ),
                                      check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+    # the pages name their static files from collectstatic's manifest, as runlab collects it
+    subprocess.run([sys.executable, "manage.py", "shell", "-c", COLLECT], cwd=ROOT, env=dict(os.environ), check=True)
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
                                "dashboard.asgi:application"], cwd=ROOT, env=dict(os.environ),

@@ -159,16 +159,25 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"  # for `collectstatic` in images; empty otherwise
-STATIC_ROOT.mkdir(exist_ok=True)
+# collectstatic's output: every file under a content-hashed name, with a gzip copy (and a
+# brotli one when the brotli package is installed) that WhiteNoise sends to a browser that
+# accepts it, hashed names with a year-long immutable Cache-Control. Derived from the code,
+# not from a lab's data: shared by every lab of the checkout whatever its LBLAB_VAR_DIR.
+# `runlab` and the tests collect when the sources changed (dashboard/launch/staticfiles.py).
+STATIC_ROOT = pathlib.Path(env_str("LBLAB_STATIC_ROOT", str(BASE_DIR / "var" / "static"))).resolve()
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.FileSystemFinder",
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",
     "dashboard.staticfinders.BokehJSFinder",  # BokehJS from the bokeh package, never a CDN
 ]
-# Served straight from the finders: no collectstatic step before the first run.
-WHITENOISE_USE_FINDERS = True
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# With DEBUG the sources are served as they are, unhashed, from the finders (no collectstatic).
+WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
 
 # Built once, read by every web process: the plots' Bokeh skeletons (per shape) and finished

@@ -52,6 +52,11 @@ def test_the_web_and_each_worker_know_how_many_workers_there_are(compose):
         assert compose["services"][name]["environment"]["LBLAB_WORKERS"] == "1"
 
 
+def test_the_image_collects_its_static_files_with_brotli_copies():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert dockerfile.index("pip install --no-cache-dir brotli") < dockerfile.index("manage.py collectstatic")
+
+
 def test_the_web_service_serves_the_asgi_app_after_migrating():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "pip install --no-cache-dir -r requirements.txt" in dockerfile

@@ -1,11 +1,11 @@
 """`manage.py runlab`: the whole lab in one command, and nothing left running after Ctrl-C.
 
-Starts, in order: the embedded Redis (only when REDIS_URL is unset), migrations, a first
-account (when there is no user), the workers (LBLAB_WORKERS processes on the train and
-analysis queues, one prefork child each), the control worker (the control queue, with beat
-for the periodic lost-work check) and Daphne. Each child gets its own process group, so
-stopping it also stops what it forked; a group that does not stop within its grace period
-is killed.
+Starts, in order: the embedded Redis (only when REDIS_URL is unset), migrations, the static
+files (collected when their sources changed), a first account (when there is no user), the
+workers (LBLAB_WORKERS processes on the train and analysis queues, one prefork child each),
+the control worker (the control queue, with beat for the periodic lost-work check) and
+Daphne. Each child gets its own process group, so stopping it also stops what it forked; a
+group that does not stop within its grace period is killed.
 
 A child that dies is restarted, after its whole group is killed (nothing it forked is left
 behind). A worker that starts again under its name queues again what it held
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from dashboard.launch import embedded_redis
+from dashboard.launch import embedded_redis, staticfiles
 
 
 RESTART_LIMIT, RESTART_WINDOW_S = 5, 60.0
@@ -75,6 +75,7 @@ class Lab:
         from django.core.management import call_command
 
         call_command("migrate", interactive=False, verbosity=0)
+        staticfiles.collect_if_changed(self.say)  # before the web server indexes them
         login_hint = ensure_first_user()
         workers, threads = settings.LBLAB_WORKERS, settings.LBLAB_THREADS_PER_RUN
         self.say(f"{workers} worker process{'es' if workers > 1 else ''}, {threads} torch thread"

@@ -63,7 +63,7 @@ def test_it_draws_the_parametric_plot_with_loss_left_and_accuracy_right(client, 
 
     assert {line["color"] for line in lines.values()}.isdisjoint(ROLE_COLORS.values())
     assert lines["train_loss"]["color"] != lines["train_acc"]["color"]
-    assert b"Keskar et al. Fig. 3" in response.content and b"bokeh/js/bokeh.min.js" in response.content
+    assert b"Keskar et al. Fig. 3" in response.content and b"/static/bokeh/js/bokeh.min." in response.content
 
     rows = list(csv.reader(io.StringIO(client.get(reverse("analysis-export-csv", args=[analysis.pk])).content.decode())))
     assert rows[0] == ["alpha", "train_loss", "train_acc", "test_loss", "test_acc"] and len(rows) == 10
