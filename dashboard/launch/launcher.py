@@ -3,8 +3,9 @@
 Starts, in order: the embedded Redis (only when REDIS_URL is unset), migrations, a first
 account (when there is no user), the training worker (queues train and analysis, one
 prefork child), the control worker (the control queue, with beat for the periodic
-lost-work check) and Daphne. Each child gets its own process group, so stopping it also
-stops what it forked; a group that does not stop within its grace period is killed.
+lost-work check) and the web server (LBLAB_WEB_PROCESSES Daphne processes on one port,
+dashboard/launch/web.py). Each child gets its own process group, so stopping it also stops
+what it forked; a group that does not stop within its grace period is killed.
 
 A child that dies is restarted, after its whole group is killed (nothing it forked is left
 behind). A worker that starts again under its name queues again what it held
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from dashboard.launch import embedded_redis
+from dashboard.launch import embedded_redis, web
 
 
 RESTART_LIMIT, RESTART_WINDOW_S = 5, 60.0
@@ -39,12 +40,13 @@ class Child:
     args: list[str]
     env: dict
     grace_s: float  # time allowed to stop after SIGTERM (a worker finishes its step and checkpoints)
+    pass_fds: tuple[int, ...] = ()  # a web server's listening socket
     process: subprocess.Popen | None = None
     deaths: list[float] = field(default_factory=list)
 
     def spawn(self) -> None:
         self.process = subprocess.Popen(self.args, env=self.env, cwd=settings.BASE_DIR, stdin=subprocess.DEVNULL,
-                                        start_new_session=True)  # own group: Ctrl-C reaches only the launcher
+                                        pass_fds=self.pass_fds, start_new_session=True)  # own group: Ctrl-C reaches only the launcher
 
 
 class Lab:
@@ -52,6 +54,7 @@ class Lab:
         self.host, self.port, self.out = host, port, out
         self.worker_grace_s = worker_grace_s
         self.children: list[Child] = []
+        self.sockets: list = []  # the web servers' listening sockets, kept across their restarts
         self.redis: embedded_redis.EmbeddedRedis | None = None
         self.stopping = threading.Event()
 
@@ -81,15 +84,16 @@ class Lab:
         control = celery + ["-Q", settings.CONTROL_QUEUE, "--pool", "solo", "--beat",
                             "--schedule", str(settings.VAR_DIR / "celerybeat-schedule"),
                             "--hostname", f"control-{os.getpid()}@%h"]
-        server = [sys.executable, "-m", "daphne", "-b", self.host, "-p", str(self.port), "dashboard.asgi:application"]
         self._spawn("worker", worker, env, self.worker_grace_s)
         self._spawn("control worker", control, env, 10.0)
-        self._spawn("web", server, env, 10.0)
+        self.sockets = web.listening_sockets(self.host, self.port, web.processes())
+        for sock in self.sockets:  # Daphne processes sharing the port (dashboard/launch/web.py)
+            self._spawn("web", web.server_command(sock), env, 10.0, (sock.fileno(),))
         self._wait_for_http()
         self.say(f"\nThe lab is running at {self.url}\n{login_hint}\nPress Ctrl-C to stop everything.\n")
 
-    def _spawn(self, name: str, args: list[str], env: dict, grace_s: float) -> None:
-        child = Child(name, args, env, grace_s)
+    def _spawn(self, name: str, args: list[str], env: dict, grace_s: float, pass_fds: tuple[int, ...] = ()) -> None:
+        child = Child(name, args, env, grace_s, pass_fds)
         child.spawn()
         self.children.append(child)
 
@@ -131,6 +135,8 @@ class Lab:
         """Stop the web server first (no new work), then the worker, then Redis."""
         for child in reversed(self.children):
             _stop_group(child)
+        for sock in self.sockets:
+            sock.close()
         if self.redis is not None:
             self.redis.stop()
         self.children.clear()
