@@ -16,4 +16,5 @@ COPY . .
 RUN python manage.py collectstatic --noinput
 
 EXPOSE 8000
-CMD ["sh", "-c", "python manage.py migrate --noinput && daphne -b 0.0.0.0 -p 8000 dashboard.asgi:application"]
+# LBLAB_WEB_PROCESSES Daphne processes share port 8000 (dashboard/launch/web.py)
+CMD ["sh", "-c", "python manage.py migrate --noinput && exec python -m dashboard.launch.web --host 0.0.0.0 --port 8000"]

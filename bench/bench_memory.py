@@ -1,12 +1,12 @@
 """The web server's memory over rounds of mixed load: does Daphne's RSS keep growing?
 
-    .venv/bin/python bench/bench_memory.py [--rounds 5] [--seconds 60] [--ws 50] [--http 20]
+    .venv/bin/python bench/bench_memory.py [--rounds 5] [--seconds 60] [--ws 50] [--http 20] [--servers 2]
 
 Each round opens `--ws` WebSocket clients on one experiment's stream (a share token) while a
 separate process publishes flush-sized messages at 20 per second, and `--http` threads
 request the shared page, its sections and a run's metrics in a loop; then every client
-closes. After each round (and a 2 s pause) it prints the Daphne process's RSS, the requests
-served, the server errors and the messages received. Redis and the database as in
+closes. After each round (and a 2 s pause) it prints the Daphne processes' RSS (summed), the
+requests served with their p50/p95 time, the server errors and the messages received. Redis and the database as in
 bench_live.py (REDIS_URL or the embedded server; a fresh SQLite file or DATABASE_URL).
 """
 from __future__ import annotations
@@ -53,18 +53,12 @@ def setup_main() -> None:
                       "token": ShareLink.objects.create(experiment=exp).token}))
 
 
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def http_load(urls: list[str], stop: threading.Event, counts: dict, lock: threading.Lock) -> None:
     i = 0
     while not stop.is_set():
         url = urls[i % len(urls)]
         i += 1
+        began = time.monotonic()
         try:
             with urllib.request.urlopen(url, timeout=30) as response:
                 response.read()
@@ -75,6 +69,7 @@ def http_load(urls: list[str], stop: threading.Event, counts: dict, lock: thread
             key = "failed"
         with lock:
             counts[key] = counts.get(key, 0) + 1
+            counts.setdefault("ms", []).append(1000 * (time.monotonic() - began))
 
 
 async def ws_round(url: str, origin: str, clients: int, seconds: float, publisher_cmd: list[str], env: dict) -> int:
@@ -109,15 +104,16 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--ws", type=int, default=50)
     p.add_argument("--http", type=int, default=20)
+    p.add_argument("--servers", type=int, default=2, help="Daphne processes sharing the port")
     p.add_argument("--setup", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
     if args.setup:
         return setup_main()
 
-    from bench.servers import daphne_lab
+    from bench.servers import daphne_lab, rss_mib
 
-    with daphne_lab(__file__, "bench-memory") as (server, port, made):
+    with daphne_lab(__file__, "bench-memory", args.servers) as (servers, port, made):
         base = f"http://127.0.0.1:{port}"
         token, exp, run = made["token"], made["experiment"], made["run"]
         urls = [f"{base}/share/{token}/", f"{base}/experiments/{exp}/sections/?token={token}",
@@ -125,8 +121,8 @@ def main() -> None:
         ws_url = f"ws://127.0.0.1:{port}/ws/experiments/{exp}/?token={token}"
         publisher = [sys.executable, str(ROOT / "bench" / "bench_live.py"), "--publish", str(exp),
                      "--messages", str(int(args.seconds * 20) + 100), "--rate", "20"]
-        start = rss_mib(server.pid)
-        print(f"Daphne RSS at start {start:.0f} MiB; rounds of {args.ws} WebSocket + {args.http} HTTP clients "
+        start = sum(rss_mib(s.pid) for s in servers)
+        print(f"{args.servers} Daphne processes, RSS at start {start:.0f} MiB; rounds of {args.ws} WebSocket + {args.http} HTTP clients "
               f"for {args.seconds:.0f} s", flush=True)
         for r in range(1, args.rounds + 1):
             stop, counts, lock = threading.Event(), {}, threading.Lock()
@@ -138,7 +134,9 @@ def main() -> None:
             for t in threads:
                 t.join(60)
             time.sleep(2)
-            print(f"round {r}: RSS {rss_mib(server.pid):6.0f} MiB  requests {sum(counts.values()):6d}  "
+            ms = sorted(counts.pop("ms", [float("nan")]))
+            print(f"round {r}: RSS {sum(rss_mib(s.pid) for s in servers):6.0f} MiB  requests {sum(counts.values()):6d}  "
+                  f"p50 {ms[len(ms) // 2]:6.0f} ms  p95 {ms[int(0.95 * (len(ms) - 1))]:6.0f} ms  "
                   f"server errors {counts.get('5xx', 0)}  failed {counts.get('failed', 0)}  "
                   f"stream messages {received}", flush=True)
 

@@ -82,12 +82,14 @@ def main() -> None:
     from django.db import connection
 
     from dashboard import executor
+    from dashboard.launch.staticfiles import collect_if_changed
     from dashboard.models import Experiment, MetricPoint, Run, Status
     from trainer.kinds import KINDS
     from trainer.kinds.records import EPOCH_METRICS
     from trainer.kinds.spec import ExperimentSpec
 
     call_command("migrate", verbosity=0)
+    collect_if_changed()  # the pages name their static files from collectstatic's manifest, as runlab does
     user, _ = get_user_model().objects.get_or_create(username="bench-page")
     Experiment.objects.filter(owner=user).delete()
     rng = np.random.default_rng(0)

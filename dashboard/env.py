@@ -63,3 +63,13 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None:
         return list(default)
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_choice(name: str, default: str, choices: list[str]) -> str:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    v = value.strip().lower()
+    if v not in choices:
+        raise EnvError(f"{name}={value!r} is not one of {', '.join(choices)}")
+    return v

@@ -13,7 +13,7 @@ from datetime import timedelta
 import dj_database_url
 
 from dashboard.celery import ANALYSIS_TASK, RECOVER_TASK, TRAIN_TASK
-from dashboard.env import env_bool, env_float, env_int, env_list, env_str
+from dashboard.env import env_bool, env_choice, env_float, env_int, env_list, env_str
 
 BASE_DIR = pathlib.Path(__file__).resolve().parent.parent
 VAR_DIR = pathlib.Path(env_str("LBLAB_VAR_DIR", str(BASE_DIR / "var"))).resolve()
@@ -194,15 +194,20 @@ CACHES = {
 QUEUE_PREFIX = env_str("LBLAB_QUEUE_PREFIX", "")
 REDIS_URL = env_str("REDIS_URL") or env_str("LBLAB_EMBEDDED_REDIS_URL") or "redis://127.0.0.1:6379/0"
 
-# channels_redis waits up to 5 s for a consumer's next message; redis-py's default socket
-# timeout is also 5 s, which dropped every idle stream. A read may take three times the wait.
-# After a Redis restart the pooled connections are dead: the layer (dashboard/live/layer.py)
-# retries each operation on a fresh connection, with a short backoff, for about 3 s.
+# The channel layer (dashboard/live/layer.py): "pubsub" publishes a group message once and each
+# web process hands it to its own streams; "core" copies it onto every stream's own Redis list.
+# Every process of a lab (web, workers) must use the same one.
+CHANNEL_LAYER = env_choice("LBLAB_CHANNEL_LAYER", "pubsub", ["pubsub", "core"])
+# channels_redis's lists layer waits up to 5 s for a consumer's next message; redis-py's default
+# socket timeout is also 5 s, which dropped every idle stream. A read may take three times the wait.
+# After a Redis restart the pooled connections are dead: the layer retries each operation on a
+# fresh connection, with a short backoff, for about 3 s.
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "dashboard.live.layer.RetryingRedisChannelLayer",
+        "BACKEND": {"pubsub": "dashboard.live.layer.RetryingRedisPubSubChannelLayer",
+                    "core": "dashboard.live.layer.RetryingRedisChannelLayer"}[CHANNEL_LAYER],
         "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15.0, "health_check_interval": 30}],
-                   "prefix": f"{QUEUE_PREFIX}lblab", "capacity": 1000},
+                   "prefix": f"{QUEUE_PREFIX}lblab", **({"capacity": 1000} if CHANNEL_LAYER == "core" else {})},
     },
 }
 

@@ -60,7 +60,10 @@ def test_the_image_collects_its_static_files_with_brotli_copies():
 def test_the_web_service_serves_the_asgi_app_after_migrating():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "pip install --no-cache-dir -r requirements.txt" in dockerfile
-    assert "migrate" in dockerfile and "dashboard.asgi:application" in dockerfile
+    assert "migrate" in dockerfile and "python -m dashboard.launch.web" in dockerfile
+    from dashboard.launch import web
+
+    assert web.server_command(type("Socket", (), {"fileno": lambda self: 3})())[-1] == "dashboard.asgi:application"
 
 
 def _check_deploy(**env) -> subprocess.CompletedProcess:

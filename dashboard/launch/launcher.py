@@ -3,9 +3,10 @@
 Starts, in order: the embedded Redis (only when REDIS_URL is unset), migrations, the static
 files (collected when their sources changed), a first account (when there is no user), the
 workers (LBLAB_WORKERS processes on the train and analysis queues, one prefork child each),
-the control worker (the control queue, with beat for the periodic lost-work check) and
-Daphne. Each child gets its own process group, so stopping it also stops what it forked; a
-group that does not stop within its grace period is killed.
+the control worker (the control queue, with beat for the periodic lost-work check) and the
+web server (LBLAB_WEB_PROCESSES Daphne processes on one port, dashboard/launch/web.py). Each
+child gets its own process group, so stopping it also stops what it forked; a group that
+does not stop within its grace period is killed.
 
 A child that dies is restarted, after its whole group is killed (nothing it forked is left
 behind). A worker that starts again under its name queues again what it held
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from dashboard.launch import embedded_redis, staticfiles
+from dashboard.launch import embedded_redis, staticfiles, web
 
 
 RESTART_LIMIT, RESTART_WINDOW_S = 5, 60.0
@@ -40,12 +41,13 @@ class Child:
     args: list[str]
     env: dict
     grace_s: float  # time allowed to stop after SIGTERM (a worker finishes its step and checkpoints)
+    pass_fds: tuple[int, ...] = ()  # a web server's listening socket
     process: subprocess.Popen | None = None
     deaths: list[float] = field(default_factory=list)
 
     def spawn(self) -> None:
         self.process = subprocess.Popen(self.args, env=self.env, cwd=settings.BASE_DIR, stdin=subprocess.DEVNULL,
-                                        start_new_session=True)  # own group: Ctrl-C reaches only the launcher
+                                        pass_fds=self.pass_fds, start_new_session=True)  # own group: Ctrl-C reaches only the launcher
 
 
 class Lab:
@@ -53,6 +55,7 @@ class Lab:
         self.host, self.port, self.out = host, port, out
         self.worker_grace_s = worker_grace_s
         self.children: list[Child] = []
+        self.sockets: list = []  # the web servers' listening sockets, kept across their restarts
         self.redis: embedded_redis.EmbeddedRedis | None = None
         self.stopping = threading.Event()
 
@@ -81,14 +84,21 @@ class Lab:
         self.say(f"{workers} worker process{'es' if workers > 1 else ''}, {threads} torch thread"
                  f"{'s' if threads > 1 else ''} each (LBLAB_WORKERS, LBLAB_THREADS_PER_RUN)")
         for name, args, grace_s in self.commands():
-            child = Child(name, args, env, grace_s)
-            child.spawn()
-            self.children.append(child)
+            self._spawn(name, args, env, grace_s)
+        self.sockets = web.listening_sockets(self.host, self.port, web.processes())
+        for sock in self.sockets:  # Daphne processes sharing the port (dashboard/launch/web.py)
+            self._spawn("web", web.server_command(sock), env, 10.0, (sock.fileno(),))
         self._wait_for_http()
         self.say(f"\nThe lab is running at {self.url}\n{login_hint}\nPress Ctrl-C to stop everything.\n")
 
+    def _spawn(self, name: str, args: list[str], env: dict, grace_s: float, pass_fds: tuple[int, ...] = ()) -> None:
+        child = Child(name, args, env, grace_s, pass_fds)
+        child.spawn()
+        self.children.append(child)
+
     def commands(self) -> list[tuple[str, list[str], float]]:
-        """What start() spawns, in order: (name, command line, grace period to stop).
+        """The workers start() spawns before the web server, in order: (name, command line, grace
+        period to stop).
 
         LBLAB_WORKERS worker processes of one prefork child each, every one on both the train and
         the analysis queue with prefetch 1: a free worker takes whichever is next (Redis serves
@@ -105,8 +115,7 @@ class Lab:
         control = celery + ["-Q", settings.CONTROL_QUEUE, "--pool", "solo", "--beat",
                             "--schedule", str(settings.VAR_DIR / "celerybeat-schedule"),
                             "--hostname", f"control-{os.getpid()}@%h"]
-        server = [sys.executable, "-m", "daphne", "-b", self.host, "-p", str(self.port), "dashboard.asgi:application"]
-        return workers + [("control worker", control, 10.0), ("web", server, 10.0)]
+        return workers + [("control worker", control, 10.0)]
 
     def _wait_for_http(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -153,6 +162,8 @@ class Lab:
             _signal_group(child.process.pid, signal.SIGTERM)
         for child in workers:
             _stop_group(child, signalled=True)
+        for sock in self.sockets:
+            sock.close()
         if self.redis is not None:
             self.redis.stop()
         self.children.clear()

@@ -9,15 +9,27 @@ A refused stream is accepted and then closed, so the browser sees the code (4403
 allowed, 4404 no such stream) and stops instead of reconnecting; a refusal before the
 handshake reaches it only as 1006.
 """
+import json
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from dashboard.live.publisher import STAFF_GROUP, group_name, owner_group
 from dashboard.models import Experiment
 
 FORBIDDEN, NOT_FOUND = 4403, 4404
+_last_encoded: tuple[dict | None, str] = (None, "")
+
+
+def _encoded(event: dict) -> str:
+    """The message as JSON, encoded once for all of the process's streams it goes to: the pub/sub
+    layer hands each of them the same dict (dashboard/live/layer.py)."""
+    global _last_encoded
+    if event is not _last_encoded[0]:
+        _last_encoded = (event, json.dumps(event))
+    return _last_encoded[1]
 
 
 @database_sync_to_async
@@ -57,8 +69,20 @@ class ForwardingConsumer(RefusingConsumer):
     async def receive_json(self, content, **kwargs):
         pass  # the streams are read-only; cancelling and the like go through CSRF-checked POSTs
 
+    async def dispatch(self, message):
+        """Group messages go straight to their handler. Channels first closes stale database
+        connections on the process's one thread for sync code, before every message: a hop per
+        message per stream, all in one queue, which no handler here needs (none reads the
+        database); the WebSocket's own events (connect, disconnect) keep it."""
+        if message["type"].startswith("websocket."):
+            return await super().dispatch(message)
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def forward(self, event):
-        await self.send_json(event)
+        await self.send(text_data=_encoded(event))
 
 
 class ExperimentConsumer(ForwardingConsumer):

@@ -1,5 +1,11 @@
-"""The channel layer: channels_redis, with each operation retried on a fresh connection after
-a Redis restart, and cancellable at any moment.
+"""The channel layers: channels_redis's (pub/sub, the default, or its per-consumer lists), with
+each operation retried on a fresh connection after a Redis restart, and cancellable at any moment.
+
+LBLAB_CHANNEL_LAYER picks one (settings.py); the web server and every publisher must use the same.
+"pubsub" publishes each group message once (PUBLISH to the group's Redis channel); each web
+process subscribes once per group it has a stream in and hands the message to its own consumers.
+"core" pushes a copy onto every consumer's own Redis list, which each consumer polls: past about
+50 streams the web process spends its time in those reads (bench/bench_live.py).
 
 After a restart every pooled connection is dead and the next command on one fails; each layer
 operation here is tried again, with a short backoff, for about 3 s.
@@ -15,6 +21,7 @@ import logging
 
 import redis.exceptions
 from channels_redis.core import RedisChannelLayer
+from channels_redis.pubsub import RedisPubSubChannelLayer
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +67,8 @@ async def _cancellable(operation, *args):
 
 
 class RetryingRedisChannelLayer(RedisChannelLayer):
-    """RedisChannelLayer whose operations survive a Redis restart and always end when cancelled."""
+    """RedisChannelLayer (a list per consumer) whose operations survive a Redis restart and always
+    end when cancelled."""
 
     async def send(self, channel, message):
         return await _cancellable(super().send, channel, message)
@@ -79,3 +87,49 @@ class RetryingRedisChannelLayer(RedisChannelLayer):
 
     async def group_send(self, group, message):
         return await _cancellable(super().group_send, group, message)
+
+
+class RetryingRedisPubSubChannelLayer(RedisPubSubChannelLayer):
+    """RedisPubSubChannelLayer whose operations survive a Redis restart and always end when cancelled.
+
+    Its subscriptions live on one connection per process, read by a task of the layer's own:
+    after a Redis restart that task reconnects and subscribes again (redis-py's PubSub does, on
+    its next read), so open streams come back without a retry here. A message published while
+    Redis is down is lost, as with the lists; the page re-reads the points by sequence number.
+
+    A group message reaches each of the process's streams in that group as one and the same
+    bytes object; it is decoded once, and each stream gets the same dict (which none may change;
+    the consumers encode it once too: dashboard/live/consumers.py).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._decoded = (None, None)
+
+    def deserialize(self, message):
+        if message is not self._decoded[0]:
+            self._decoded = (message, super().deserialize(message))
+        return self._decoded[1]
+
+    async def send(self, channel, message):
+        return await _cancellable(self._get_layer().send, channel, message)
+
+    async def receive(self, channel):
+        layer = self._get_layer()
+        if channel in layer.channels:
+            # a wait on the process's own queue, which a cancellation always ends (its clean-up,
+            # an unsubscribe, runs after): no task of its own for each message of each stream
+            return await layer.receive(channel)
+        return await _cancellable(layer.receive, channel)
+
+    async def new_channel(self, prefix="specific."):
+        return await _cancellable(self._get_layer().new_channel, prefix)
+
+    async def group_add(self, group, channel):
+        return await _cancellable(self._get_layer().group_add, group, channel)
+
+    async def group_discard(self, group, channel):
+        return await _cancellable(self._get_layer().group_discard, group, channel)
+
+    async def group_send(self, group, message):
+        return await _cancellable(self._get_layer().group_send, group, message)

@@ -28,7 +28,7 @@ async def _connect(path, headers):
     return communicator, connected, code
 
 
-async def _publish_and_receive(communicator, experiment_id):
+async def _publish_and_receive(communicator, experiment_id, disconnect=True):
     from channels.layers import get_channel_layer
 
     from dashboard.live.publisher import group_name
@@ -37,7 +37,8 @@ async def _publish_and_receive(communicator, experiment_id):
                "points": {"loss": [[1, 2.5], [2, 2.25]]}}
     await get_channel_layer().group_send(group_name(experiment_id), message)
     received = await communicator.receive_json_from(timeout=5)
-    await communicator.disconnect()
+    if disconnect:
+        await communicator.disconnect()
     return message, received
 
 
@@ -164,3 +165,47 @@ def test_revoking_a_share_link_closes_the_streams_opened_with_it(experiment, ali
     closed, kept_live, owner_live = async_to_sync(scenario)()
     assert closed == {"type": "websocket.close", "code": 4403}
     assert kept_live and owner_live
+
+
+def test_streams_forward_while_the_thread_for_sync_code_is_busy(experiment, alice):
+    """A group message goes to the page without waiting for the process's one thread for sync
+    code (Channels queues a hop there before every handler): a slow query elsewhere in the web
+    process must not hold up every stream."""
+    import asyncio
+    import threading
+
+    from asgiref.sync import sync_to_async
+
+    headers = _headers(alice)
+    release = threading.Event()
+
+    async def scenario():
+        communicator, connected, _ = await _connect(f"/ws/experiments/{experiment.pk}/", headers)
+        assert connected
+        busy = asyncio.ensure_future(sync_to_async(release.wait)())  # holds the thread until released
+        try:
+            return await _publish_and_receive(communicator, experiment.pk, disconnect=False)
+        finally:
+            release.set()
+            await busy
+            await communicator.disconnect()
+
+    sent, received = async_to_sync(scenario)()
+    assert received == sent
+
+
+def test_every_stream_of_the_process_gets_the_message_as_sent(experiment, alice):
+    """The pub/sub layer decodes a group message once and the consumers encode it once, for all
+    the process's streams in the group: each still gets all of it."""
+    headers = _headers(alice)
+
+    async def scenario():
+        streams = [(await _connect(f"/ws/experiments/{experiment.pk}/", headers))[0] for _ in range(3)]
+        sent, first = await _publish_and_receive(streams[0], experiment.pk)
+        others = [await s.receive_json_from(timeout=5) for s in streams[1:]]
+        for s in streams[1:]:
+            await s.disconnect()
+        return sent, [first] + others
+
+    sent, received = async_to_sync(scenario)()
+    assert received == [sent] * 3

@@ -17,7 +17,8 @@ def test_it_starts_everything_prints_a_login_and_leaves_nothing_after_ctrl_c(tmp
         children = descendants(lab.process.pid)
         commands = " | ".join(command_line(p) for p in children)
         assert lab.login_status == 200
-        assert "redis-server" in commands and "celery" in commands and "daphne" in commands
+        assert "redis-server" in commands and "celery" in commands
+        assert sum("daphne --fd" in command_line(p) for p in children) == 2  # LBLAB_WEB_PROCESSES, one port
         assert re.search(r"running at http://127\.0\.0\.1:\d+/", lab.output())
         assert lab.admin_password()
         assert (tmp_path / "var" / "db.sqlite3").exists()

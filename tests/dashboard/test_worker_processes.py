@@ -46,7 +46,7 @@ def _option(args: list[str], name: str) -> str:
 def test_the_launcher_starts_one_worker_process_per_slot_each_on_both_queues_under_its_own_name(settings):
     settings.LBLAB_WORKERS = 3
     commands = Lab("127.0.0.1", 8000).commands()
-    assert [name for name, _, _ in commands] == ["worker 1", "worker 2", "worker 3", "control worker", "web"]
+    assert [name for name, _, _ in commands] == ["worker 1", "worker 2", "worker 3", "control worker"]
     workers = [args for name, args, _ in commands if name.startswith("worker ")]
     for args in workers:
         assert args[args.index("-m") + 1] == "celery"
