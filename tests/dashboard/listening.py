@@ -8,22 +8,23 @@ from dashboard.live.publisher import group_name
 
 
 def listen(experiment_id):
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(group_name(experiment_id), channel)
-    return layer, channel
+    """Start gathering the group's messages, as a page's stream does: (the collector, its list).
+    A pub/sub layer delivers to subscribers of a living event loop only, so the collector keeps
+    one in a thread of its own until drain()."""
+    collector = Collecting(experiment_id)
+    return collector, collector.__enter__()
 
 
-def drain(layer, channel, idle: float = 1.0) -> list[dict]:
-    """Every message on the channel until none arrives for `idle` seconds."""
-    async def collect():
-        messages = []
-        while True:
-            try:
-                messages.append(await asyncio.wait_for(layer.receive(channel), idle))
-            except asyncio.TimeoutError:
-                return messages
-    return async_to_sync(collect)()
+def drain(collector, messages, idle: float = 1.0) -> list[dict]:
+    """Every message gathered until none arrives for `idle` seconds; then the collector stops."""
+    import time
+
+    seen = -1
+    while seen != len(messages):
+        seen = len(messages)
+        time.sleep(idle)
+    collector.__exit__(None, None, None)
+    return messages
 
 
 class Collecting:
