@@ -148,7 +148,6 @@
           for (const id of Object.keys(runs)) catchUp(id);
           return;
         }
-        document.querySelector("#runs tbody").innerHTML = data.rows;
         for (const [id, r] of Object.entries(data.runs)) runs[id] = { ...r, fetching: false, queue: [] };
         const plots = document.getElementById("plots");
         const old = doc;
@@ -156,6 +155,7 @@
         plots.innerHTML = "";
         if (old) Bokeh.documents.splice(Bokeh.documents.indexOf(old), 1);
         doc = await labPlots.embed(data.figure, "plots");
+        document.querySelector("#runs tbody").innerHTML = data.rows; // the new runs' rows with their lines
         window.labLive.runsRefreshed = (window.labLive.runsRefreshed || 0) + 1;
         attachPlots();
         for (const id of Object.keys(runs)) { updatePointCount(id); updateProgress(id, runs[id].progress, null); }
@@ -177,6 +177,7 @@
     doc = embeddedDoc;
     attachPlots();
     for (const id of Object.keys(runs)) updatePointCount(id);
+    window.labLive.plotsReady = true; // every stored point is in the plots
   });
   function whenEmbedded(fn) {
     return (msg) => embedded.then(() => fn(msg));

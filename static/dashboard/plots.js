@@ -256,11 +256,12 @@
   // Embeds a figure of dashboard/figures/runs.py ({item, lines, data, thresholds}) into the element
   // `target`: the skeleton's line i ("r#<i>:<metric>" sources, "run#<i>" renderers) becomes its run's
   // ("r<run>:<metric>", named by its label for the hover), and the sources get their points.
-  // Resolves to the Bokeh document.
+  // Resolves to the Bokeh document once every source holds its points.
   async function embed(figure, target) {
     const views = await Bokeh.embed.embed_item(figure.item, target);
     const document_ = views.roots[0].model.document; // skeletons of one shape share their ids: not looked up by id
-    for (const m of document_.all_models) {
+    const filled = [];
+    for (const m of Array.from(document_.all_models)) {
       const name = m.name || "";
       const slot = /^r#(\d+):(.*)$/.exec(name) || /^run#(\d+)$/.exec(name);
       if (slot && figure.lines[slot[1]]) {
@@ -269,15 +270,16 @@
         m.name = `r${run}:${slot[2]}`;
         const points = figure.data[m.name];
         if (points) {
-          const [x, y] = await Promise.all([unpack(points[0], Int32Array, { cumulate: true }),
-                                            unpack(points[1], Float32Array, { dropped: 1 })]);
-          m.data = { x, y, xv: [], ys: [] };
+          filled.push(Promise.all([unpack(points[0], Int32Array, { cumulate: true }),
+                                   unpack(points[1], Float32Array, { dropped: 1 })])
+            .then(([x, y]) => { m.data = { x, y, xv: x.slice(), ys: y.slice() }; }));
         }
       } else if (name.startsWith("threshold:") && figure.thresholds[name.slice(10)]) {
         const [value, text] = figure.thresholds[name.slice(10)];
         m.data = { x: [0], y: [value], text: [text] };
       }
     }
+    await Promise.all(filled);
     return document_;
   }
 

@@ -117,9 +117,10 @@ def test_it_derives_the_experiment_status_from_its_runs(experiment):
     assert Run.objects.get(pk=sb.pk).progress == 1.0
 
 
-def test_it_estimates_the_remaining_time_from_the_time_spent(experiment):
+def test_it_estimates_the_remaining_time_from_the_time_spent(experiment, settings):
     """SB is half done after 100 s and says 100 s more; LB, queued, costs what the model says,
-    scaled as SB's measured time is to its modelled one."""
+    scaled as SB's measured time is to its modelled one; one training slot runs them in turn."""
+    settings.LBLAB_TRAIN_SLOTS = 1
     sb, lb = experiment.runs.all()
     assert experiment.progress_and_eta() == (0.0, None)  # nothing measured yet
     Run.objects.filter(pk=sb.pk).update(status=Status.RUNNING, progress=0.5, eta_seconds=100.0,

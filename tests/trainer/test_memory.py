@@ -31,7 +31,7 @@ def test_steps_reuse_the_memory_the_steps_before_freed_without_faulting_it_in_ag
 
     faults = [page_faults(step) for _ in range(12)]
     pages = 3 * block // resource.getpagesize()
-    assert faults[0] >= pages // 2  # the first steps grow the heap (aligned blocks leave holes for a few)
+    # (the first steps may grow the heap, unless earlier work in this process grew it already)
     # glibc's default maps fresh blocks every step, and the kernel zero-fills every page again
     assert sum(faults[-4:]) < pages // 10, faults
 

@@ -55,7 +55,7 @@ def _open_experiment(page, lab, kind: str, documents: int):
     """The experiment page, once its live plots (and design figure, if any) are embedded."""
     page.goto(f"{lab.url}/experiments/{lab.expected[kind]['pk']}/")
     page.wait_for_function("window.labLive && window.labLive.state === 'live'", timeout=30000)
-    page.wait_for_function(f"Bokeh.documents.length === {documents}", timeout=30000)
+    page.wait_for_function(f"Bokeh.documents.length === {documents} && window.labLive.plotsReady", timeout=30000)
     assert page.locator("#plots canvas").first.is_visible()
     if documents == 2:
         assert page.locator("#design-figure canvas").first.is_visible()
