@@ -50,17 +50,19 @@ def test_it_does_not_create_a_second_account(tmp_path):
         again.stop()
 
 
+# long enough (about 0.6 s an epoch on a quiet core) to be still training when the test kills its worker
+EPOCHS = 80
 START_ONE_RUN = r"""
 from django.contrib.auth import get_user_model
 from dashboard import executor
 from trainer.kinds import KINDS
 from trainer.kinds.spec import ExperimentSpec
 
-spec = ExperimentSpec(epochs=12, seeds=1, subset=512, sb_batch=16, lb_batch=256)
+spec = ExperimentSpec(epochs=%d, seeds=1, subset=512, sb_batch=16, lb_batch=256)
 exp = executor.start(get_user_model().objects.get(username="admin"), "killed worker", KINDS["gap"], spec)
 exp.runs.get(role="LB").request_cancel()
 print("RUN", exp.runs.get(role="SB").pk)
-"""
+""" % EPOCHS
 
 
 def _run_state(lab, run_id: int) -> str:
@@ -101,6 +103,6 @@ def test_it_restarts_a_killed_worker_keeps_the_web_up_leaves_no_orphan_and_the_r
         # the new worker, under the same name, queues again the run its predecessor held, at once
         wait_until(lambda: _run_state(lab, run_id).startswith("done"), 240,
                    f"the run to finish\n{lab.output()[-3000:]}", interval=2)
-        assert _run_state(lab, run_id).split()[:2] == ["done", "12"]
+        assert _run_state(lab, run_id).split()[:2] == ["done", str(EPOCHS)]
     finally:
         assert lab.stop() == 0
