@@ -34,26 +34,22 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
 
-MAKE_EXPERIMENT = r"""
+# Run by the lab's `manage.py shell` in its checkout (--root): that checkout's own code makes the
+# experiment; this checkout's bench/fixtures.py (appended to sys.path) writes the points.
+MAKE_EXPERIMENT = f"import sys\nsys.path.append({str(ROOT)!r})\n" + r"""
 import numpy as np
 from django.contrib.auth import get_user_model
+from bench.fixtures import store_synthetic_points
 from dashboard import executor
-from dashboard.models import MetricPoint, Status
+from dashboard.models import Status
 from trainer.kinds import KINDS
-from trainer.kinds.records import EPOCH_METRICS
 from trainer.kinds.spec import ExperimentSpec
 
 rng = np.random.default_rng(0)
 exp = executor.create(get_user_model().objects.get(username="admin"), "cold load", KINDS["gap"],
                       ExperimentSpec(epochs=100, seeds=3))
 for run in executor.create_runs(exp):
-    total = 12500 if run.role == "SB" else 1000
-    steps = np.arange(1, total + 1)
-    loss = 2 * np.exp(-steps / (total / 4)) + 0.2 * rng.random(total)
-    points = [MetricPoint(run=run, name="loss", step=int(s), value=float(v), seq=1) for s, v in zip(steps, loss)]
-    points += [MetricPoint(run=run, name=name, step=e, value=float(rng.random()), seq=1)
-               for name in EPOCH_METRICS for e in range(1, 101)]
-    MetricPoint.objects.bulk_create(points, batch_size=5000)
+    store_synthetic_points(run, 12500 if run.role == "SB" else 1000, 100, rng, seq=1)
     run.finish(Status.DONE, {"train_acc": 1.0, "test_acc": 0.7, "train_loss": 0.01, "test_loss": 1.2})
 print("EXPERIMENT", exp.pk)
 """

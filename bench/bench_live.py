@@ -189,19 +189,21 @@ def run_case(port: int, made: dict, clients: int, procs: int, rate: float, secon
 
     sampler = threading.Thread(target=sample)
     sampler.start()
-    cpu_before = sum(cpu_s(s.pid) for s in servers)
-    subprocess.run([sys.executable, __file__, "--publish", str(made["experiment"]), "--messages", str(messages),
-                    "--rates", str(rate)], cwd=ROOT, env=dict(os.environ), check=True)
-    server_cpu = sum(cpu_s(s.pid) for s in servers) - cpu_before
-    latencies, lost, client_cpu = [], 0, 0.0
-    for receiver in receivers:
-        out, _ = receiver.communicate("done\n", timeout=60)
-        result = json.loads(out.strip().splitlines()[-1])
-        latencies += result["latencies"]
-        lost += sum(messages - n for n in result["received"])
-        client_cpu += result["cpu_s"]
-    stop.set()
-    sampler.join()
+    try:
+        cpu_before = sum(cpu_s(s.pid) for s in servers)
+        subprocess.run([sys.executable, __file__, "--publish", str(made["experiment"]), "--messages", str(messages),
+                        "--rates", str(rate)], cwd=ROOT, env=dict(os.environ), check=True)
+        server_cpu = sum(cpu_s(s.pid) for s in servers) - cpu_before
+        latencies, lost, client_cpu = [], 0, 0.0
+        for receiver in receivers:
+            out, _ = receiver.communicate("done\n", timeout=60)
+            result = json.loads(out.strip().splitlines()[-1])
+            latencies += result["latencies"]
+            lost += sum(messages - n for n in result["received"])
+            client_cpu += result["cpu_s"]
+    finally:
+        stop.set()
+        sampler.join()
     ms = sorted(latencies)
     return {"p50": statistics.median(ms) if ms else float("nan"),
             "p95": ms[min(len(ms) - 1, int(0.95 * len(ms)))] if ms else float("nan"),
@@ -232,9 +234,8 @@ def main() -> None:
     if args.setup:
         return setup_main()
 
-    from bench.servers import redis_and_setup, raise_fd_limit, web_servers
+    from bench.servers import redis_and_setup, web_servers
 
-    raise_fd_limit()
     with redis_and_setup(__file__, "bench-live") as made:
         print(f"Redis {os.environ['REDIS_URL']}; {args.seconds:.0f} s of publishing per case, "
               f"{POINTS_PER_S} points/s; clients over {args.client_procs} processes", flush=True)

@@ -31,11 +31,13 @@ def setup_main() -> None:
     import django
 
     django.setup()
+    import numpy as np
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
+    from bench.fixtures import store_synthetic_points
     from dashboard import executor
-    from dashboard.models import Experiment, MetricPoint, ShareLink, Status
+    from dashboard.models import Experiment, ShareLink, Status
     from trainer.kinds import KINDS
     from trainer.kinds.spec import ExperimentSpec
 
@@ -44,9 +46,9 @@ def setup_main() -> None:
     Experiment.objects.filter(owner=user).delete()
     exp = executor.create(user, "bench-memory", KINDS["gap"], ExperimentSpec(epochs=20, seeds=1))
     runs = executor.create_runs(exp)
+    rng = np.random.default_rng(0)
     for run in runs:
-        MetricPoint.objects.bulk_create([MetricPoint(run=run, name="loss", step=s, value=1.0 / s, seq=1)
-                                         for s in range(1, 2001)])
+        store_synthetic_points(run, 2000, 0, rng, seq=1)
         run.claim("bench")
         run.finish(Status.DONE, final_metrics={"test_acc": 0.7})
     print(json.dumps({"experiment": exp.pk, "run": runs[0].pk,
@@ -120,7 +122,7 @@ def main() -> None:
                 f"{base}/api/runs/{run}/metrics/?token={token}", f"{base}/api/experiments/{exp}/?token={token}"]
         ws_url = f"ws://127.0.0.1:{port}/ws/experiments/{exp}/?token={token}"
         publisher = [sys.executable, str(ROOT / "bench" / "bench_live.py"), "--publish", str(exp),
-                     "--messages", str(int(args.seconds * 20) + 100), "--rate", "20"]
+                     "--messages", str(int(args.seconds * 20) + 100), "--rates", "20"]
         start = sum(rss_mib(s.pid) for s in servers)
         print(f"{args.servers} Daphne processes, RSS at start {start:.0f} MiB; rounds of {args.ws} WebSocket + {args.http} HTTP clients "
               f"for {args.seconds:.0f} s", flush=True)

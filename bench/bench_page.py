@@ -81,9 +81,10 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
+    from bench.fixtures import store_synthetic_points
     from dashboard import executor
     from dashboard.launch.staticfiles import collect_if_changed
-    from dashboard.models import Experiment, MetricPoint, Run, Status
+    from dashboard.models import Experiment, Run, Status
     from trainer.kinds import KINDS
     from trainer.kinds.records import EPOCH_METRICS
     from trainer.kinds.spec import ExperimentSpec
@@ -99,12 +100,7 @@ def main() -> None:
     for i, run in enumerate(executor.create_runs(exp)):
         run.role = f"bench {time.time()} {i % 2}"
         run.save(update_fields=["role"])
-        steps = np.arange(1, args.steps + 1)
-        loss = 2 * np.exp(-steps / (args.steps / 4)) + 0.2 * rng.random(args.steps)
-        points = [MetricPoint(run=run, name="loss", step=int(s), value=float(v)) for s, v in zip(steps, loss)]
-        points += [MetricPoint(run=run, name=name, step=e, value=float(rng.random()))
-                   for name in EPOCH_METRICS for e in range(1, args.epochs + 1)]
-        MetricPoint.objects.bulk_create(points, batch_size=5000)
+        store_synthetic_points(run, args.steps, args.epochs, rng)
         run.claim("bench")
         run.finish(Status.DONE, {"steps": args.steps, "epochs": args.epochs, "batch_size": 32})
     print(f"database: {connection.vendor}; stored {exp.runs.count()} runs x ({args.steps} steps + "

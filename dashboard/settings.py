@@ -180,8 +180,8 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
 
-# Built once, read by every web process: the plots' Bokeh skeletons (per shape) and finished
-# runs' display series (dashboard/figures/). Files under var/, so a restarted server starts warm.
+# Built once, read by every web process: the plots' Bokeh skeletons (per shape) and the
+# runs' reduced curves (dashboard/figures/series.py). Files under var/, so a restarted server starts warm.
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "figures": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",

@@ -34,7 +34,7 @@ def run_figure_sources(figure) -> dict[str, dict]:
     """A run-curves figure (dashboard/figures/runs.py) as the page's script makes it: {source name:
     {"x": [...], "y": [...], ...}} with line i's "r#<i>:<metric>" named "r<run>:<metric>", the points
     decoded from the payload and each threshold filled in; every other source as the skeleton has it."""
-    import numpy as np
+    from dashboard.figures.runs import THRESHOLD  # here: tests/trainer import this module, no Django models
 
     out = {}
     for node in bokeh_nodes(figure["item"]["doc"]):
@@ -48,8 +48,8 @@ def run_figure_sources(figure) -> dict[str, dict]:
             if name in figure["data"]:
                 x, y = figure["data"][name]
                 data = {"x": np.cumsum(unpack(x, "<i4")).tolist(), "y": unpack(y, "<f4", dropped=1).tolist()}
-        elif name.startswith("threshold:") and name[10:] in figure["thresholds"]:
-            value, text = figure["thresholds"][name[10:]]
+        elif name.startswith(THRESHOLD) and name[len(THRESHOLD):] in figure["thresholds"]:
+            value, text = figure["thresholds"][name[len(THRESHOLD):]]
             data = {"x": [0.0], "y": [value], "text": [text]}
         out[name] = data
     return out
@@ -60,8 +60,6 @@ def unpack(text: str, dtype: str, dropped: int = 0):
     4-byte values, the `dropped` low bytes zero."""
     import base64
     import zlib
-
-    import numpy as np
 
     planes = np.frombuffer(zlib.decompress(base64.b64decode(text)), np.uint8).reshape(4 - dropped, -1)
     rows = np.zeros((planes.shape[1], 4), np.uint8)

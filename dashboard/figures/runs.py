@@ -19,16 +19,21 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.metadata
 import json
 import pathlib
 import re
 import zlib
 
 import numpy as np
+from bokeh.embed import json_item
+from bokeh.layouts import gridplot
+from bokeh.models import (ColumnDataSource, GlyphRenderer, HoverTool, HSpan, Label, Legend, LegendItem, Line, Scatter,
+                          Text, VArea)
 from django.core.cache import caches
 
+from dashboard.figures import code_version
 from dashboard.figures.series import load_series, series_version
+from dashboard.figures.style import ROLE_COLORS, new_figure, role_colors
 from trainer.catalog import dataset_info
 from trainer.config import TrainConfig
 from trainer.stability import stability_threshold, threshold_text
@@ -56,8 +61,6 @@ MEAN_TOOLTIPS = [("group", "$name"), ("x", "@x{0,0.[00]}"), ("mean", "@y{0,0.[00
 
 
 def _source(name: str, **columns):
-    from bokeh.models import ColumnDataSource
-
     return ColumnDataSource(columns or {"x": np.zeros(0, np.int32), "y": np.zeros(0, np.float32),
                                         "xv": np.zeros(0, np.float64), "ys": np.zeros(0, np.float32)}, name=name)
 
@@ -115,10 +118,10 @@ def thresholds(runs, group_of) -> dict[str, tuple[float, str]] | None:
     return out or None
 
 
-def experiment_figure(runs, series=None) -> dict:
+def experiment_figure(runs) -> dict:
     """The experiment's plots (one document: the page looks sources up by name)."""
     runs = list(runs)
-    return curves_figure([(run.pk, plot_role(run), run_label(run)) for run in runs], series,
+    return curves_figure([(run.pk, plot_role(run), run_label(run)) for run in runs],
                          thresholds(runs, plot_role), live_sharpness(runs), _versions(runs))
 
 
@@ -130,18 +133,15 @@ def _versions(runs) -> dict[int, str]:
     return {run.pk: version for run in runs if (version := series_version(run))}
 
 
-def curves_figure(lines, series=None, curvature=None, sharpness: bool = False, versions=None) -> dict:
+def curves_figure(lines, curvature=None, sharpness: bool = False, versions=None) -> dict:
     """Run curves grouped: lines is [(run id, group, label)]; one colour, legend entry, bold mean
     and mean ± std band per group. curvature: {group: (threshold, text)} adds the curvature plot,
-    sharpness the live Keskar sharpness plot. versions: series_version of the finished runs."""
+    sharpness the live Keskar sharpness plot. versions: the runs' series_version."""
     lines = [(pk, group_key(group), label) for pk, group, label in lines]
-    if series is None:
-        series = load_series([pk for pk, _, _ in lines], PLOTTED, versions)
     data = {}
-    for (pk, metric), (x, y) in series.items():
-        if metric in PLOTTED:
-            y = y * np.float32(100) if metric in PERCENT else y
-            data[f"r{pk}:{metric}"] = [pack(np.diff(x, prepend=0).astype("<i4")), pack(display_precision(y))]
+    for (pk, metric), (x, y) in load_series([pk for pk, _, _ in lines], PLOTTED, versions).items():
+        y = y * np.float32(100) if metric in PERCENT else y
+        data[f"r{pk}:{metric}"] = [pack(np.diff(x, prepend=0).astype("<i4")), pack(display_precision(y))]
     return {"item": skeleton(tuple(group for _, group, _ in lines), curvature is not None, sharpness),
             "lines": [[pk, label] for pk, _, label in lines], "data": data,
             "thresholds": {group: [value, text] for group, (value, text) in (curvature or {}).items()}}
@@ -169,9 +169,7 @@ def pack(values: np.ndarray) -> str:
 THRESHOLD = "threshold:"  # "threshold:<group>": x, y (the threshold), text
 
 # the skeleton's code and Bokeh's version: a change of either builds every skeleton anew
-_SKELETON_SOURCES = (pathlib.Path(__file__), pathlib.Path(__file__).with_name("style.py"))
-SKELETON_VERSION = hashlib.sha256(b"".join(p.read_bytes() for p in _SKELETON_SOURCES)
-                                  + importlib.metadata.version("bokeh").encode()).hexdigest()[:16]
+SKELETON_VERSION = code_version(pathlib.Path(__file__), pathlib.Path(__file__).with_name("style.py"))
 _skeletons: dict[tuple, dict] = {}  # this process's, parsed
 
 
@@ -194,12 +192,6 @@ def skeleton(layout: tuple[str, ...], curvature: bool = False, sharpness: bool =
 
 
 def _build_skeleton(layout: tuple[str, ...], curvature: bool, sharpness: bool) -> dict:
-    from bokeh.embed import json_item
-    from bokeh.layouts import gridplot
-    from bokeh.models import GlyphRenderer, HoverTool, HSpan, Label, Legend, LegendItem, Line, Scatter, Text, VArea
-
-    from dashboard.figures.style import ROLE_COLORS, new_figure, role_colors
-
     layout = tuple(enumerate(layout))
     groups = sorted({g for _, g in layout}, key=lambda g: (g not in ROLE_COLORS, _natural(g)))
     colors = role_colors(groups)

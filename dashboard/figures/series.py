@@ -8,17 +8,22 @@ keep every point.
 from __future__ import annotations
 
 import math
+import pathlib
 
 import numpy as np
 from django.core.cache import caches
 from django.db import connection
 from django.db.models import Max
 
+from dashboard.figures import code_version
 from dashboard.models import MetricPoint
-from trainer.kinds.records import CLOCK, STEP_METRICS
+from trainer.kinds.records import CLOCK, FINISHED, STEP_METRICS
 
 DISPLAY_POINTS = 1600
 CLOCK_POINTS = 400  # a run's clock, at most: wall time between two of them is interpolated by step
+
+SERIES_VERSION = code_version(pathlib.Path(__file__))  # a change of the reduction reduces every run anew
+RUNNING_TIMEOUT_S = 60  # a running run's reduction is read again by its viewers until its next flush only
 
 Series = dict[tuple[int, str], tuple[np.ndarray, np.ndarray]]  # (run id, metric) -> (x int32, y float32)
 
@@ -26,10 +31,11 @@ Series = dict[tuple[int, str], tuple[np.ndarray, np.ndarray]]  # (run id, metric
 def load_series(run_ids: list[int], names, versions: dict[int, str] | None = None) -> Series:
     """Each run's curves, reduced for display. versions: {run id: a text that changes whenever the
     run's points may have changed} (series_version) for the runs whose reduction may be read from,
-    and kept in, the figures cache; the others are read from the database."""
+    and kept in, the figures cache; the others are read from the database. A finished run's stays
+    in the cache; a running run's expires after RUNNING_TIMEOUT_S (its next flush names a new one)."""
     names = tuple(names)
     cache, versions = caches["figures"], versions or {}
-    keys = {pk: f"series:{pk}:{versions[pk]}:{','.join(names)}" for pk in run_ids if versions.get(pk)}
+    keys = {pk: f"series:{SERIES_VERSION}:{pk}:{versions[pk]}:{','.join(names)}" for pk in run_ids if versions.get(pk)}
     cached = cache.get_many(list(keys.values())) if keys else {}
     series: Series = {}
     for pk, key in keys.items():
@@ -38,15 +44,19 @@ def load_series(run_ids: list[int], names, versions: dict[int, str] | None = Non
     if missing:
         fresh = _read(missing, names)
         series.update(fresh)
-        cache.set_many({keys[pk]: {k: v for k, v in fresh.items() if k[0] == pk} for pk in missing if pk in keys})
+        for pk in missing:
+            if pk in keys:
+                timeout = None if versions[pk].rsplit("-", 1)[-1] in FINISHED else RUNNING_TIMEOUT_S
+                cache.set(keys[pk], {k: v for k, v in fresh.items() if k[0] == pk}, timeout)
     return series
 
 
 def series_version(run) -> str | None:
     """What names a run's stored points: the worker stores each flush's points and the run's last
     sequence number in one transaction (dashboard/worker/training.py), and a resumed run flushes
-    past it. None for a run that has flushed nothing (points written some other way, e.g. a script's
-    own, are read from the database every time)."""
+    past it; a finished run's points no longer change. None for an unfinished run that has flushed
+    nothing (points written some other way, e.g. a script's own, are read from the database every
+    time)."""
     if run.last_seq <= 0 and not run.is_finished:
         return None
     return f"{run.created.timestamp():.6f}-{run.last_seq}-{run.status}"
@@ -84,7 +94,7 @@ def _whole(run_ids, names) -> Series:
 M4_SQL = """
 WITH b AS (
   SELECT run_id, step / %s AS bucket, MIN(step) AS first, MAX(step) AS last, MIN(value) AS low, MAX(value) AS high
-  FROM {table} WHERE name = %s AND run_id IN ({ids}) GROUP BY run_id, step / %s
+  FROM {table} WHERE name = %s AND run_id IN ({ids}) GROUP BY run_id, bucket
 )
 SELECT b.run_id, b.first, MAX(CASE WHEN m.step = b.first THEN m.value END),
        MIN(CASE WHEN m.value = b.low THEN m.step END), b.low,
@@ -111,7 +121,7 @@ def _bucketed(run_ids, name: str, buckets: int) -> Series:
 def _m4(run_ids, name: str, width: int) -> Series:
     sql = M4_SQL.format(table=MetricPoint._meta.db_table, ids=", ".join(["%s"] * len(run_ids)))
     with connection.cursor() as cursor:
-        cursor.execute(sql, [width, name, *run_ids, width, name])
+        cursor.execute(sql, [width, name, *run_ids, name])
         rows = cursor.fetchall()
     points: dict[int, dict[int, float]] = {}
     for run_id, *corners in rows:

@@ -83,11 +83,11 @@ class Lab:
         workers, threads = settings.LBLAB_WORKERS, settings.LBLAB_THREADS_PER_RUN
         self.say(f"{workers} worker process{'es' if workers > 1 else ''}, {threads} torch thread"
                  f"{'s' if threads > 1 else ''} each (LBLAB_WORKERS, LBLAB_THREADS_PER_RUN)")
+        self.sockets = web.listening_sockets(self.host, self.port, web.processes())  # a port in use: before any worker
         for name, args, grace_s in self.commands():
             self._spawn(name, args, env, grace_s)
-        self.sockets = web.listening_sockets(self.host, self.port, web.processes())
-        for sock in self.sockets:  # Daphne processes sharing the port (dashboard/launch/web.py)
-            self._spawn("web", web.server_command(sock), env, 10.0, (sock.fileno(),))
+        for i, sock in enumerate(self.sockets, 1):  # Daphne processes sharing the port (dashboard/launch/web.py)
+            self._spawn(f"web {i}", web.server_command(sock), env, 10.0, (sock.fileno(),))
         self._wait_for_http()
         self.say(f"\nThe lab is running at {self.url}\n{login_hint}\nPress Ctrl-C to stop everything.\n")
 

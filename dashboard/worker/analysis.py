@@ -18,6 +18,7 @@ from dashboard.analyses import weights_path
 from dashboard.live.publisher import publish_analysis_status
 from dashboard.models import Analysis, Status
 from dashboard.worker.failures import explain
+from dashboard.worker.training import worker_config
 from trainer.analysis.by_name import run_analysis, trainer_for
 from trainer.config import TrainConfig
 from trainer.kinds.records import json_safe
@@ -45,9 +46,8 @@ class ProgressWriter:
 
 
 def _trainer(run, epoch: int | None):
-    """The run's model and data on this worker, computing with its torch threads (LBLAB_THREADS_PER_RUN)."""
-    config = TrainConfig.from_dict(run.config).replace(threads=settings.LBLAB_THREADS_PER_RUN)
-    return trainer_for(config, weights_path(run, epoch), settings.LBLAB_DEVICE)
+    """The run's model and data on this worker: its device and torch threads (worker_config)."""
+    return trainer_for(worker_config(TrainConfig.from_dict(run.config)), weights_path(run, epoch))
 
 
 def compute(analysis: Analysis, progress) -> dict:

@@ -16,6 +16,7 @@
   const CLOCK = "wall"; // the runs' clock series: [step, seconds of training] at each live flush
   const X_LABELS = { epoch: "epoch", step: "step", samples: "samples seen", wall: "wall time (s of training)" };
   const STORE = "lab.plots";
+  const THRESHOLD = "threshold:"; // "threshold:<group>": a group's stability threshold (runs.py's THRESHOLD)
 
   const saved = (() => { try { return JSON.parse(localStorage.getItem(STORE)) || {}; } catch (e) { return {}; } })();
   const settings = { x: saved.x || "epoch", smoothing: saved.smoothing ?? 0.6, logY: Boolean(saved.logY) };
@@ -274,8 +275,8 @@
                                    unpack(points[1], Float32Array, { dropped: 1 })])
             .then(([x, y]) => { m.data = { x, y, xv: x.slice(), ys: y.slice() }; }));
         }
-      } else if (name.startsWith("threshold:") && figure.thresholds[name.slice(10)]) {
-        const [value, text] = figure.thresholds[name.slice(10)];
+      } else if (name.startsWith(THRESHOLD) && figure.thresholds[name.slice(THRESHOLD.length)]) {
+        const [value, text] = figure.thresholds[name.slice(THRESHOLD.length)];
         m.data = { x: [0], y: [value], text: [text] };
       }
     }

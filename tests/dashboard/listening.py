@@ -1,5 +1,7 @@
 """Listen to an experiment's Channels group as a browser would, and collect what arrives."""
 import asyncio
+import threading
+import time
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -7,31 +9,22 @@ from channels.layers import get_channel_layer
 from dashboard.live.publisher import group_name
 
 
-def listen(experiment_id):
-    """Start gathering the group's messages, as a page's stream does: (the collector, its list).
-    A pub/sub layer delivers to subscribers of a living event loop only, so the collector keeps
-    one in a thread of its own until drain()."""
-    collector = Collecting(experiment_id)
-    return collector, collector.__enter__()
-
-
-def drain(collector, messages, idle: float = 1.0) -> list[dict]:
-    """Every message gathered until none arrives for `idle` seconds; then the collector stops."""
-    import time
-
+def settle(messages: list[dict], idle: float = 1.0) -> None:
+    """Inside a `with Collecting(...) as messages:` block, wait until no new message has arrived
+    for `idle` seconds: what a run published last may still be on its way."""
     seen = -1
     while seen != len(messages):
         seen = len(messages)
         time.sleep(idle)
-    collector.__exit__(None, None, None)
-    return messages
 
 
 class Collecting:
-    """`with Collecting(experiment_id) as messages:` gathers the group's messages in a thread while
-    the block runs, so a long run does not overflow the channel (Redis layer capacity 100) nor
-    outlive its messages (expiry 60 s). The thread's receive is never cancelled (a receive
-    cancelled as a message arrives can lose it): a message of its own ends it."""
+    """`with Collecting(experiment_id) as messages:` gathers the group's messages while the block
+    runs, as a page's stream does. A pub/sub channel layer delivers only to subscribers of a living
+    event loop, so the collector keeps one in a thread of its own, receiving all along; on the
+    'core' layer a long run thus neither overflows the channel (capacity 1000) nor outlives its
+    messages (expiry 60 s); the pub/sub layer keeps no messages. The thread's receive is never
+    cancelled (a receive cancelled as a message arrives can lose it): a message of its own ends it."""
 
     STOP = "collecting.stop"
 
@@ -40,8 +33,6 @@ class Collecting:
         self.messages: list[dict] = []
 
     def __enter__(self) -> list[dict]:
-        import threading
-
         ready = threading.Event()
 
         async def collect():

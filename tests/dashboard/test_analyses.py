@@ -12,7 +12,7 @@ from dashboard.models import Analysis, Experiment, Status
 from dashboard.worker.training import execute_run
 from trainer.analysis.by_name import validate_params
 from tests.dashboard.conftest import TINY
-from tests.dashboard.listening import drain, listen
+from tests.dashboard.listening import Collecting, settle
 from tests.dashboard.workers import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -121,12 +121,13 @@ def test_it_refuses_unfinished_runs_and_bad_pairs(experiment, finished, analysis
 
 def test_it_computes_sharpness_and_interpolation_on_a_real_worker_with_live_progress(finished, lab_settings):
     sb, lb = _runs(finished)
-    layer, channel = listen(finished.pk)
-    sharp = request_analysis(finished, "sharpness", {"epsilons": [1e-3, 5e-4], "max_iter": 3}, lb)
-    interp = request_analysis(finished, "interpolation", {"bn": "batch", "points": 7}, sb, lb)
-    with _worker(lab_settings):
-        wait_until(lambda: all(a.is_finished for a in Analysis.objects.all()), 180, "both analyses to finish")
-    messages = [m for m in drain(layer, channel) if m["type"] == "analysis.status"]
+    with Collecting(finished.pk) as gathered:
+        sharp = request_analysis(finished, "sharpness", {"epsilons": [1e-3, 5e-4], "max_iter": 3}, lb)
+        interp = request_analysis(finished, "interpolation", {"bn": "batch", "points": 7}, sb, lb)
+        with _worker(lab_settings):
+            wait_until(lambda: all(a.is_finished for a in Analysis.objects.all()), 180, "both analyses to finish")
+        settle(gathered)
+    messages = [m for m in gathered if m["type"] == "analysis.status"]
 
     sharp.refresh_from_db()
     interp.refresh_from_db()

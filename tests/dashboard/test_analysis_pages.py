@@ -25,13 +25,10 @@ def _done(exp, kind, params, *runs):
     return analysis
 
 
-_nodes = bokeh_nodes
-
-
 def _lines(item) -> list[dict]:
     """Each Line renderer of a json_item: its source name, data, whether dashed, and y range."""
     lines = []
-    for node in _nodes(item["doc"]):
+    for node in bokeh_nodes(item["doc"]):
         attrs = node.get("attributes", {})
         if node.get("name") == "GlyphRenderer" and attrs.get("glyph", {}).get("name") == "Line":
             source = attrs["data_source"]["attributes"]
@@ -49,7 +46,7 @@ def test_it_draws_the_parametric_plot_with_loss_left_and_accuracy_right(client, 
     response = client.get(reverse("analysis-detail", args=[analysis.pk]))
     assert response.status_code == 200
     item = response.context["figure"]
-    figure = next(n for n in _nodes(item["doc"]) if n.get("name") == "Figure")
+    figure = next(n for n in bokeh_nodes(item["doc"]) if n.get("name") == "Figure")
     assert [name for name, _ in figure["attributes"]["extra_y_ranges"]["entries"]] == ["accuracy"]  # + the default
     lines = {line["name"]: line for line in _lines(item)}
     assert set(lines) == {"train_loss", "test_loss", "train_acc", "test_acc"}
@@ -97,14 +94,14 @@ def test_it_shows_the_hessian_spectrum_and_the_landscape(client, alice, finished
     eigen = hessian.result["eigen"]["eigenvalues"][0]
     assert f"{eigen:.4g}" in cells
     item = page.context["figure"]
-    density = next(n for n in _nodes(item["doc"]) if n.get("attributes", {}).get("name") == "density")
-    assert any(n.get("name") == "LogScale" for n in _nodes(item["doc"]))  # the density's log y axis
+    density = next(n for n in bokeh_nodes(item["doc"]) if n.get("attributes", {}).get("name") == "density")
+    assert any(n.get("name") == "LogScale" for n in bokeh_nodes(item["doc"]))  # the density's log y axis
     assert density["attributes"]["data"]["entries"]
 
     item = client.get(reverse("analysis-detail", args=[landscape.pk])).context["figure"]
-    names = {n.get("name") for n in _nodes(item["doc"])}
+    names = {n.get("name") for n in bokeh_nodes(item["doc"])}
     assert {"Image", "ContourRenderer"} <= names
-    images = [n for n in _nodes(item["doc"]) if n.get("attributes", {}).get("name") in ("train_loss", "test_loss")]
+    images = [n for n in bokeh_nodes(item["doc"]) if n.get("attributes", {}).get("name") in ("train_loss", "test_loss")]
     assert len(images) == 2  # train and test grids
     rows = list(csv.reader(io.StringIO(client.get(reverse("analysis-export-csv", args=[landscape.pk])).content.decode())))
     assert len(rows) == 1 + 5 * 5

@@ -13,7 +13,7 @@ from dashboard.celery import app as celery_app
 from dashboard.models import Experiment, MetricPoint, Run, Status
 from trainer.kinds.spec import ExperimentSpec
 from tests.dashboard.conftest import TINY
-from tests.dashboard.listening import Collecting, drain, listen
+from tests.dashboard.listening import Collecting, settle
 from tests.dashboard.workers import kill_group, wait_until, worker_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,12 +41,12 @@ def _worker(lab_settings):
 
 def test_it_trains_runs_end_to_end_storing_and_publishing_every_point(alice, lab_settings):
     exp = _experiment(alice, TINY)
-    layer, channel = listen(exp.pk)
-    with _worker(lab_settings):
-        for run in exp.runs.all():
-            run.enqueue()
-        wait_until(lambda: all(r.is_finished for r in exp.runs.all()), 180, "both runs to finish")
-    messages = drain(layer, channel)
+    with Collecting(exp.pk) as messages:
+        with _worker(lab_settings):
+            for run in exp.runs.all():
+                run.enqueue()
+            wait_until(lambda: all(r.is_finished for r in exp.runs.all()), 180, "both runs to finish")
+        settle(messages)
 
     exp.refresh_from_db()
     assert exp.status == Status.DONE
@@ -176,11 +176,11 @@ def test_live_curvature_is_stored_and_published_once_per_measured_step(alice, la
     exp = _experiment(alice, spec)
     run = exp.runs.get(role="SB")
     exp.runs.get(role="LB").request_cancel()
-    layer, channel = listen(exp.pk)
-    with _worker(lab_settings):
-        run.enqueue()
-        wait_until(lambda: Run.objects.get(pk=run.pk).is_finished, 180, "the run to finish")
-    messages = drain(layer, channel)
+    with Collecting(exp.pk) as messages:
+        with _worker(lab_settings):
+            run.enqueue()
+            wait_until(lambda: Run.objects.get(pk=run.pk).is_finished, 180, "the run to finish")
+        settle(messages)
     run.refresh_from_db()
     assert run.status == Status.DONE, run.error
     total = 2 * (256 // 32)

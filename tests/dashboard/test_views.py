@@ -79,7 +79,7 @@ def test_it_draws_each_warm_start_and_each_remedy_as_its_own_coloured_group(clie
     Run.objects.create(experiment=experiment, role="LB + SAM", seed=0)
     client.force_login(alice)
     response = client.get(reverse("experiment-detail", args=[experiment.pk]))
-    nodes = [n for n in _walk(response.context["figure"]["item"]["doc"]) if isinstance(n, dict)]
+    nodes = list(bokeh_nodes(response.context["figure"]["item"]["doc"]))
     labels = [n["attributes"]["label"]["value"] for n in nodes if n.get("name") == "LegendItem"]
     legend = list(dict.fromkeys(labels))  # one entry per group, the same in every panel
     assert legend == ["LB", "SB", "LB + SAM", "LB from SB epoch 0", "LB from SB epoch 2", "LB from SB epoch 10"]
@@ -91,16 +91,6 @@ def test_it_draws_each_warm_start_and_each_remedy_as_its_own_coloured_group(clie
     assert "LB from SB epoch 2" in roles and "LB + SAM" in roles
     html = response.content.decode()
     assert html.count("from SB epoch") >= 3
-
-
-def _walk(node):
-    yield node
-    if isinstance(node, dict):
-        for value in node.values():
-            yield from _walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _walk(value)
 
 
 def test_it_plots_stored_points_downsampled_to_at_most_1600_per_line(client, experiment, alice):
@@ -195,7 +185,7 @@ def test_a_plot_without_points_has_axes_and_says_it_waits(client, experiment, al
     "waiting" label, which the page hides when a line gets a point."""
     client.force_login(alice)
     figure = client.get(reverse("experiment-detail", args=[experiment.pk])).context["figure"]
-    nodes = [n for n in _walk(figure["item"]["doc"]) if isinstance(n, dict)]
+    nodes = list(bokeh_nodes(figure["item"]["doc"]))
     labels = [n["attributes"] for n in nodes if n.get("name") == "Label"]
     assert len(labels) == 4 and all(a["text"] == "waiting for the first point" for a in labels)
     placeholders = [n["attributes"] for n in nodes if n.get("name") == "ColumnDataSource"

@@ -20,10 +20,18 @@ pytestmark = [
 ]
 CUDA = "cuda"
 ON_CUDA = torch.device(CUDA).type
-torch.set_num_threads(1)
 
 # A small MLP on 40-feature Gaussian blobs: 512 samples, 8 batches of 64 an epoch.
 MLP = dict(dataset="mnist1d", net="mlp", width=32, depth=2, batch_size=64, epochs=1, threads=1, checkpoint_every=0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_cpu_thread():
+    """The CPU side of each comparison on one thread; the session's count is put back after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def blobs(n_train: int = 512, n_test: int = 256, seed: int = 0) -> data.Dataset:
@@ -47,7 +55,7 @@ def synthetic_cifar(n_train: int = 128, n_test: int = 64) -> data.Dataset:
 
 def trainers(config: TrainConfig, ds: data.Dataset) -> tuple[Trainer, Trainer]:
     """The same run on the CPU and on CUDA."""
-    return Trainer(config, dataset=ds), Trainer(config.replace(device=CUDA), dataset=ds.to(CUDA))
+    return Trainer(config, dataset=ds), Trainer(config.replace(device=CUDA), dataset=ds)
 
 
 def assert_close_states(cuda_state: dict, cpu_state: dict, rtol: float, atol: float) -> None:
@@ -108,7 +116,7 @@ def _stopped_and_resumed(config: TrainConfig, ds: data.Dataset, path, stop_at: i
 
 def test_a_resumed_run_on_cuda_ends_bit_identical_to_an_uninterrupted_one(tmp_path):
     config = TrainConfig(**{**MLP, "epochs": 3, "checkpoint_every": 1, "device": CUDA})
-    ds = blobs().to(CUDA)
+    ds = blobs()
     whole = Trainer(config, dataset=ds).run()
     result = _stopped_and_resumed(config, ds, tmp_path / "run.pt", stop_at=11)
     assert result.step == 24 and not result.stopped
@@ -125,7 +133,7 @@ def test_a_resumed_run_on_cuda_draws_the_dropout_and_augmentation_it_would_have_
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
     config = TrainConfig(dataset="cifar10", net="C1", batch_size=32, epochs=2, augment=True, threads=1,
                          checkpoint_every=1, device=CUDA)
-    ds = synthetic_cifar().to(CUDA)
+    ds = synthetic_cifar()
     whole = Trainer(config, dataset=ds).run()
     result = _stopped_and_resumed(config, ds, tmp_path / "c1.pt", stop_at=6)
     assert result.step == 8
@@ -194,10 +202,9 @@ def test_every_analysis_by_name_runs_on_cuda_and_gives_the_cpu_result(kind, para
     far = Trainer(TrainConfig(**{**MLP, "epochs": 2, "seed": 1}), dataset=ds).run().model
     results = {}
     for device in ("cpu", CUDA):
-        on = ds.to(device)
-        trainer = Trainer(TrainConfig(**MLP, device=device), dataset=on)
+        trainer = Trainer(TrainConfig(**MLP, device=device), dataset=ds)
         trainer.model.load_state_dict(model.state_dict())
-        trainer_b = Trainer(TrainConfig(**{**MLP, "seed": 1}, device=device), dataset=on)
+        trainer_b = Trainer(TrainConfig(**{**MLP, "seed": 1}, device=device), dataset=ds)
         trainer_b.model.load_state_dict(far.state_dict())
         results[device] = compare(run_analysis(kind, params, trainer, trainer_b))
     assert results[CUDA] and all(math.isfinite(v) for v in results[CUDA])
