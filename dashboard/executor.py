@@ -17,7 +17,9 @@ from dashboard.analyses import request_analysis
 from dashboard.live.publisher import publish_runs_added
 from dashboard.models import Experiment, Run
 from dashboard.results import records_of
+from trainer.config import TrainConfig
 from trainer.kinds.base import Kind, PlannedRun
+from trainer.kinds.estimate import longest_first
 from trainer.kinds.spec import ExperimentSpec
 from trainer.snapshots import snapshot_path
 
@@ -35,7 +37,7 @@ def start(owner, name: str, kind: Kind, spec: ExperimentSpec, options=None, pres
     try:
         with transaction.atomic():
             experiment = create(owner, name, kind, spec, options, preset, submission)
-            for run in create_runs(experiment):
+            for run in longest_first(create_runs(experiment), _config):
                 run.enqueue()
     except IntegrityError:  # the same submission, committed by a parallel request meanwhile
         earlier = Experiment.objects.filter(owner=owner, submission=submission).first() if submission else None
@@ -57,6 +59,10 @@ def create_runs(experiment: Experiment) -> list[Run]:
     # data_dir stays empty: the worker reads its own LBLAB_DATA_DIR, which may differ from the web host's
     planned = experiment.planner.runs(experiment.spec, experiment.options)
     return [run for run in (_create_run(experiment, p) for p in planned) if run is not None]
+
+
+def _config(run: Run) -> TrainConfig:
+    return TrainConfig.from_dict(run.config)
 
 
 def _create_run(experiment: Experiment, planned: PlannedRun) -> Run | None:
@@ -83,11 +89,10 @@ def advance(run: Run) -> None:
         unlocked = kind.unlocked(spec, options, records.run(run.pk), records)
         added = []
         if unlocked.runs and not experiment.runs.filter(tags__depends_on=run.pk).exists():
-            for planned in unlocked.runs:
-                child = _create_run(experiment, planned)
-                if child is not None:
-                    child.enqueue()
-                    added.append(child.pk)
+            children = [child for child in (_create_run(experiment, p) for p in unlocked.runs) if child is not None]
+            for child in longest_first(children, _config):
+                child.enqueue()
+            added = [child.pk for child in children]
             experiment.refresh_status()
         runs = {r.pk: r for r in experiment.runs.all()}
         for a in unlocked.analyses:

@@ -65,3 +65,13 @@ def unpack(text: str, dtype: str, dropped: int = 0):
     rows = np.zeros((planes.shape[1], 4), np.uint8)
     rows[:, dropped:] = planes.T
     return rows.view(dtype).ravel()
+
+
+def m4_reference(steps: np.ndarray, values: np.ndarray, width: int) -> dict[int, float]:
+    """M4 by a plain loop: each bucket of `width` steps' first, last, minimum and maximum as {step: value}."""
+    kept = {}
+    for b in np.unique(steps // width):
+        inside = np.flatnonzero(steps // width == b)
+        for i in (inside[0], inside[-1], inside[np.argmin(values[inside])], inside[np.argmax(values[inside])]):
+            kept[int(steps[i])] = values[i]
+    return kept

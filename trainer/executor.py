@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 from trainer.catalog import DATASETS
 from trainer.kinds.base import Kind, PlannedAnalysis, PlannedRun, simulate
+from trainer.kinds.estimate import longest_first
 from trainer.kinds.records import CURVATURE_METRICS, EPOCH_METRICS, AnalysisRecord, Records, RunRecord, json_safe
 from trainer.snapshots import snapshot_path
 
@@ -179,8 +180,13 @@ def run_experiment(kind: Kind, spec, options, *, workers: int | None = None, pro
         jobs: dict[Future, tuple[str, int, Any]] = {}  # future -> ("run" | "analysis", id, the planned item)
         analysis_ids = itertools.count(1)
 
-        def submit_run(planned: PlannedRun) -> None:
-            run_id = len(folders) + 1
+        def submit_runs(batch: list[PlannedRun]) -> None:
+            """Numbered in plan order, queued longest first."""
+            numbered = [(len(folders) + i, planned) for i, planned in enumerate(batch, 1)]
+            for run_id, planned in longest_first(numbered, lambda item: item[1].config):
+                submit_run(run_id, planned)
+
+        def submit_run(run_id: int, planned: PlannedRun) -> None:
             if planned.start_from is not None:
                 start = snapshot_path(folders[planned.start_from.run], planned.start_from.epoch)
                 planned = dataclasses.replace(planned, config=planned.config.replace(init_from=str(start)))
@@ -210,8 +216,7 @@ def run_experiment(kind: Kind, spec, options, *, workers: int | None = None, pro
             if progress and n:
                 progress(done_units, total)
 
-        for planned in kind.runs(spec, options):
-            submit_run(planned)
+        submit_runs(list(kind.runs(spec, options)))
         while jobs:
             finished, _ = wait(list(jobs), timeout=0.2, return_when=FIRST_COMPLETED)
             tick()
@@ -223,8 +228,7 @@ def run_experiment(kind: Kind, spec, options, *, workers: int | None = None, pro
                                        dict(planned.tags), "done", final, history)
                     records.add(record)
                     unlocked = kind.unlocked(spec, options, record, records)
-                    for run in unlocked.runs:
-                        submit_run(run)
+                    submit_runs(list(unlocked.runs))
                     for a in unlocked.analyses:
                         submit_analysis(a)
                 else:

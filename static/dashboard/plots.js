@@ -6,12 +6,17 @@
 // Every run line has one source per metric, "r<run>:<metric>", with columns x (the stored x:
 // the step for per-step metrics, the epoch for the others), y (as displayed: accuracy in
 // percent), xv (x in the chosen unit) and ys (y smoothed). Groups have "mean:<g>:<metric>"
-// (x, y, std) and "band:<g>:<metric>" (x, lower, upper) sources.
+// (x, y, std) and "band:<g>:<metric>" (x, lower, upper) sources. A live per-step line is reduced
+// again to M4 whenever it holds LIVE_LIMIT points, so a running page draws (and re-renders at
+// every message) about as many points as the same page reloaded.
 (function () {
   "use strict";
   const STEP_METRICS = new Set(["loss", "acc", "lambda_max", "lambda_max_pre"]); // x: the step
   const SMOOTHED = new Set(["loss", "acc"]); // the noisy per-step curves (curvature is drawn as measured)
   const PERCENT_METRICS = new Set(["acc", "train_acc", "test_acc"]);
+  const M4_BUCKETS = 400; // as the page's first points (dashboard/figures/series.py: DISPLAY_POINTS / 4)
+  const LIVE_LIMIT = 8 * M4_BUCKETS; // a live per-step line past this many points is reduced again to M4
+  const DRAW_INTERVAL_MS = 500;
   const MEAN_BINS = 400; // per-step means are over bins of x (runs are downsampled differently)
   const CLOCK = "wall"; // the runs' clock series: [step, seconds of training] at each live flush
   const X_LABELS = { epoch: "epoch", step: "step", samples: "samples seen", wall: "wall time (s of training)" };
@@ -24,6 +29,7 @@
   let runs = {}; // id -> {group, stepsPerEpoch, batch, clock: [[step, seconds], ...] by step}
   const ema = new Map(); // source name -> {last, n}: the smoothing's state at the source's end
   let timer = null;
+  const pending = new Map(); // source name -> {runId, metric, x, y}: points appended, not drawn yet
 
   const model = (type) => Bokeh.Models.get(type);
   const source = (name) => (doc ? doc.get_model_by_name(name) : null);
@@ -85,40 +91,89 @@
   }
 
   function derive(src) {
+    fill(src, Array.from(src.data.x), Array.from(src.data.y));
+  }
+
+  // the source's points become xs, ys (as stored), with xv and ys derived and the smoothing restarted
+  function fill(src, xs, ys) {
     const name = src.name, metric = metricOf(name), id = runOf(name);
     const state = { last: 0, n: 0 };
-    const xs = Array.from(src.data.x), ys = Array.from(src.data.y);
     const data = { x: xs, y: ys, xv: xs.map((x) => toView(id, metric, x)), ys: smooth(ys, smoothingOf(metric), state) };
     ema.set(name, state);
     src.data = data;
   }
 
-  // Adds points [[x, y], ...] (y as stored) past the line's end; returns how many were new.
+  // M4 as the server reduces a page's first points (dashboard/figures/series.py): of each of
+  // M4_BUCKETS equal buckets of the line's steps, its first and last point and its first minimum and
+  // maximum, at their own steps (so a spike stays where it happened). xs ascending.
+  function m4(xs, ys) {
+    const n = xs.length;
+    if (!n) return [[], []];
+    const width = Math.max(1, Math.ceil((xs[n - 1] + 1) / M4_BUCKETS));
+    const keep = [];
+    for (let i = 0; i < n;) {
+      const bucket = Math.floor(xs[i] / width);
+      let j = i, lo = -1, hi = -1;
+      for (; j < n && Math.floor(xs[j] / width) === bucket; j++) {
+        if (!Number.isFinite(ys[j])) continue;
+        if (lo < 0 || ys[j] < ys[lo]) lo = j;
+        if (hi < 0 || ys[j] > ys[hi]) hi = j;
+      }
+      for (const k of [i, lo, hi, j - 1].filter((k) => k >= 0).sort((a, b) => a - b)) {
+        if (keep[keep.length - 1] !== k) keep.push(k);
+      }
+      i = j;
+    }
+    return [keep.map((k) => xs[k]), keep.map((k) => ys[k])];
+  }
+
+  // Adds points [[x, y], ...] (y as stored) past the line's end; returns how many were new. They are
+  // drawn with the others that arrive meanwhile, at most every DRAW_INTERVAL_MS (draw()): a
+  // render per message would redraw each plot many times a second.
   function append(runId, metric, pairs) {
     if (metric === CLOCK) return extendClock(runId, pairs);
     const src = source(`r${runId}:${metric}`);
     if (!src) return 0;
-    const xs = src.data.x;
+    const waiting = pending.get(src.name) || { runId, metric, x: [], y: [] };
+    const xs = waiting.x.length ? waiting.x : src.data.x;
     const after = xs.length ? xs[xs.length - 1] : -Infinity;
     const fresh = pairs.filter((p) => p[0] > after);
     if (!fresh.length) return 0;
     const scale = PERCENT_METRICS.has(metric) ? 100 : 1;
-    const x = fresh.map((p) => p[0]), y = fresh.map((p) => (p[1] === null ? NaN : p[1] * scale));
-    if (!ema.has(src.name)) derive(src);
-    const ys = smooth(y, smoothingOf(metric), ema.get(src.name));
-    src.stream({ x, y, xv: x.map((v) => toView(runId, metric, v)), ys });
+    for (const p of fresh) { waiting.x.push(p[0]); waiting.y.push(p[1] === null ? NaN : p[1] * scale); }
+    pending.set(src.name, waiting);
     schedule();
     return fresh.length;
   }
 
+  // the points append() took since the last draw, into their sources; then the groups' means
+  function draw() {
+    for (const [name, { runId, metric, x, y }] of pending) {
+      const src = source(name);
+      if (!src) continue;
+      const xs = src.data.x;
+      if (STEP_METRICS.has(metric) && xs.length + x.length > LIVE_LIMIT) {
+        fill(src, ...m4(Array.from(xs).concat(x), Array.from(src.data.y).concat(y)));
+      } else {
+        if (!ema.has(name)) derive(src);
+        const ys = smooth(y, smoothingOf(metric), ema.get(name));
+        src.stream({ x, y, xv: x.map((v) => toView(runId, metric, v)), ys });
+      }
+    }
+    pending.clear();
+    recompute();
+  }
+
   function count(runId) {
     let n = 0;
-    for (const src of runSources()) if (runOf(src.name) === String(runId)) n += src.get_length() || 0;
+    for (const src of runSources()) {
+      if (runOf(src.name) === String(runId)) n += (src.get_length() || 0) + (pending.get(src.name)?.x.length || 0);
+    }
     return n;
   }
 
   function schedule() {
-    if (timer === null) timer = setTimeout(() => { timer = null; recompute(); }, 250);
+    if (timer === null) timer = setTimeout(() => { timer = null; draw(); }, DRAW_INTERVAL_MS);
   }
 
   // Each group's mean and std at each x (per-epoch metrics) or bin of x (per-step ones), over its
@@ -178,7 +233,7 @@
       const label = doc.get_model_by_name(`waiting-label:${key}`);
       if (hasData && placeholder && placeholder.get_length()) placeholder.data = { x: [], y: [] };
       if (!hasData && placeholder && !placeholder.get_length()) placeholder.data = { x: [0, 1], y: [1, 2] };
-      if (label) label.visible = !hasData;
+      if (label && label.visible !== !hasData) label.visible = !hasData;
     }
   }
 
@@ -235,6 +290,7 @@
     doc = document_;
     runs = runMeta || {};
     ema.clear();
+    pending.clear();
     bindControls();
     redraw();
     setLogY();
@@ -284,5 +340,5 @@
     return document_;
   }
 
-  window.labPlots = { attach, append, count, embed, settings, recomputed: 0 };
+  window.labPlots = { attach, append, count, draw, embed, m4, settings, recomputed: 0 };
 })();

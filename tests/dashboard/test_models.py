@@ -30,6 +30,17 @@ def test_it_queues_runs_only_after_the_transaction_commits(alice, django_capture
     assert exp.runs.count() == 2 and len(callbacks) == 2
 
 
+def test_it_numbers_runs_in_plan_order_and_queues_the_longest_first(alice, django_capture_on_commit_callbacks,
+                                                                     monkeypatch):
+    sent = []
+    monkeypatch.setattr("dashboard.dispatched.celery_app.send_task", lambda name, args, **kw: sent.append(args[0]))
+    with django_capture_on_commit_callbacks(execute=True):
+        exp = executor.start(alice, "gap", KINDS["gap"], TINY.replace(seeds=2))
+    by_pk = {r.pk: (r.role, r.seed) for r in exp.runs.all()}
+    assert [by_pk[pk] for pk in sorted(by_pk)] == [("SB", 0), ("LB", 0), ("SB", 1), ("LB", 1)]
+    assert [by_pk[pk] for pk in sent] == [("SB", 0), ("SB", 1), ("LB", 0), ("LB", 1)]  # 8 steps an epoch, then 2
+
+
 def test_it_stores_one_point_per_run_metric_and_step(experiment):
     run = experiment.runs.first()
     MetricPoint.objects.create(run=run, name="loss", step=1, value=2.0)

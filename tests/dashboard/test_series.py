@@ -3,6 +3,7 @@ import pytest
 
 from dashboard.models import MetricPoint
 from dashboard.figures.series import CLOCK_POINTS, DISPLAY_POINTS, load_clocks, load_series
+from tests.exact import m4_reference
 
 pytestmark = pytest.mark.django_db
 
@@ -20,16 +21,6 @@ def test_it_keeps_short_curves_whole(experiment):
     assert np.allclose(y, np.linspace(2, 1, 500))
 
 
-def _m4(steps, values, width):
-    """Each bucket's first, last, minimum and maximum as {step: value}, by a plain loop."""
-    kept = {}
-    for b in np.unique(steps // width):
-        inside = np.flatnonzero(steps // width == b)
-        for i in (inside[0], inside[-1], inside[np.argmin(values[inside])], inside[np.argmax(values[inside])]):
-            kept[int(steps[i])] = values[i]
-    return kept
-
-
 def test_it_reduces_a_long_curve_to_each_buckets_first_last_min_and_max_at_their_steps(experiment):
     run = experiment.runs.first()
     rng = np.random.default_rng(0)
@@ -44,7 +35,7 @@ def test_it_reduces_a_long_curve_to_each_buckets_first_last_min_and_max_at_their
     # drawn where they happened, not at their bucket's first or last step
     assert y[x.tolist().index(31235)] == np.float32(-5.0) and y[x.tolist().index(778)] == np.float32(9.0)
     width = int(np.ceil(50001 / (DISPLAY_POINTS // 4)))
-    expected = _m4(steps, values, width)
+    expected = m4_reference(steps, values, width)
     assert x.tolist() == sorted(expected)
     assert np.allclose(y, [expected[s] for s in x.tolist()], atol=1e-6)
 

@@ -34,6 +34,22 @@ def test_the_gap_runs_sb_and_lb_for_every_seed_in_worker_processes():
     json.dumps(outcome.to_dict(), default=str)
 
 
+def test_runs_are_numbered_in_plan_order_and_trained_longest_first(monkeypatch):
+    import trainer.executor
+
+    trained = []
+    train = trainer.executor._train
+
+    def recording(planned, folder, events):
+        trained.append((planned.role, planned.seed))
+        return train(planned, folder, events)
+
+    monkeypatch.setattr(trainer.executor, "_train", recording)
+    outcome = run_experiment(KINDS["gap"], SPEC.replace(seeds=2, epochs=1), KINDS["gap"].Options(), workers=1)
+    assert trained == [("SB", 0), ("SB", 1), ("LB", 0), ("LB", 1)]  # 20 steps an epoch, then 2
+    assert [(r.role, r.seed) for r in outcome.records.runs] == [("SB", 0), ("LB", 0), ("SB", 1), ("LB", 1)]
+
+
 def test_the_sweep_reports_accuracy_and_sharpness_per_batch_size():
     spec = SPEC.replace(lb_batch=200)
     k = KINDS["sweep"]

@@ -97,19 +97,30 @@ def _analysis_seconds(a: PlannedAnalysis, net: str, n_train: int, n_test: int) -
     return grid * 2 * (p["n_samples"] or n_train + n_test) * per_sample / 3
 
 
+def run_seconds(config) -> float:
+    """The modelled seconds of one run of this TrainConfig: its steps, evaluations and live curvature."""
+    info = DATASETS[config.dataset]
+    n_train = config.subset or info.n_train
+    batch = config.resolved_batch_size(n_train)
+    steps = config.total_steps(n_train)
+    epochs = math.ceil(steps / max(1, n_train // batch))
+    per_sample = _per_sample(config, info)
+    return (_run_seconds(config.net, n_train, info.n_test, batch, steps, epochs, per_sample)
+            + _curvature_seconds(config, n_train, steps, per_sample))
+
+
+def longest_first(items, config_of=lambda planned: planned.config) -> list:
+    """Runs to queue side by side, the longest (modelled) first, ties in plan order: N workers then
+    end together, where plan order can leave the last long run (an SB run) starting when the others
+    are done. What a run computes does not depend on when it starts."""
+    return sorted(items, key=lambda item: -run_seconds(config_of(item)))
+
+
 def estimate(kind: Kind, spec, options) -> Estimate:
     info = DATASETS[spec.dataset]
     n_train = spec.subset or info.n_train
     runs, analyses = simulate(kind, spec, options)
-    seconds = 0.0
-    for planned in runs:
-        config = planned.config
-        batch = config.resolved_batch_size(n_train)
-        steps = config.total_steps(n_train)
-        epochs = math.ceil(steps / max(1, n_train // batch))
-        per_sample = _per_sample(config, info)
-        seconds += _run_seconds(config.net, n_train, info.n_test, batch, steps, epochs, per_sample)
-        seconds += _curvature_seconds(config, n_train, steps, per_sample)
+    seconds = sum(run_seconds(planned.config) for planned in runs)
     seconds += sum(_analysis_seconds(a, spec.net, n_train, info.n_test) for a in analyses)
     return Estimate(len(runs), len(analyses), seconds)
 
