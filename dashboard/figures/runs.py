@@ -18,6 +18,7 @@ axis) and ys (y smoothed) and extends them with stream().
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import hashlib
 import json
 import pathlib
@@ -189,6 +190,23 @@ def skeleton(layout: tuple[str, ...], curvature: bool = False, sharpness: bool =
             _skeletons.pop(next(iter(_skeletons)))
         _skeletons[shape] = json.loads(text)
     return _skeletons[shape]
+
+
+_warming = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="skeletons")
+
+
+def warm_skeletons(plans) -> None:
+    """Build in the background, into the figures cache, the skeleton of the page each plan's
+    experiment opens with (a plan: the PlannedRuns an experiment starts with), so that the first
+    view of a new shape does not build it: the form asks when it is shown (every preset) and as
+    its settings change (the plan they make)."""
+    for planned in plans:
+        # in the page's order: the runs' (Run.Meta.ordering: seed, then role descending)
+        planned = sorted(sorted(planned, key=lambda p: p.role, reverse=True), key=lambda p: p.seed)
+        layout = tuple(group_key(plot_role(p)) for p in planned)
+        shape = (layout, any(p.config.curvature_every for p in planned), any(p.config.sharpness_every for p in planned))
+        if layout and shape not in _skeletons:
+            _warming.submit(skeleton, *shape)
 
 
 def _build_skeleton(layout: tuple[str, ...], curvature: bool, sharpness: bool) -> dict:

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from dashboard import executor
-from dashboard.figures.runs import experiment_figure, group_key, plot_role, run_geometry
+from dashboard.figures.runs import experiment_figure, group_key, plot_role, run_geometry, warm_skeletons
 from dashboard.figures.series import load_clocks
 from dashboard.forms import ExperimentForm
 from dashboard.live.routing import stream_path
@@ -80,6 +80,7 @@ def experiment_new(request):
     presets = {key: ExperimentForm.initial_for(key) for key in PRESETS}
     plans = {p.key: {"text": estimate(KINDS[p.kind], p.spec, p.options).describe(),
                      "description": p.description, "scale": p.scale} for p in form.presets}
+    warm_skeletons(KINDS[p.kind].runs(p.spec, p.options) for p in form.presets)
     chosen = (form.data.get("preset") if form.is_bound else form.initial.get("preset")) or DEFAULT_PRESET
     return render(request, "dashboard/experiment_form.html",
                   {"form": form, "presets": presets, "plans": plans, "plan": plans.get(chosen)})

@@ -8,6 +8,7 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
 from dashboard.figures.kinds import kind_figure
+from dashboard.figures.runs import warm_skeletons
 from dashboard.forms import ExperimentForm
 from dashboard.results import Results
 from dashboard.templatetags.analysis_tags import analyses_context
@@ -75,4 +76,5 @@ def experiment_estimate(request):
         p = estimate(form.kind_chosen(), form.spec(), form.options())
     except ConfigError as e:
         return JsonResponse({"errors": {e.field: [e.message]}}, status=400)
+    warm_skeletons([form.kind_chosen().runs(form.spec(), form.options())])
     return JsonResponse({"runs": p.runs, "analyses": p.analyses, "seconds": p.seconds, "text": p.describe()})

@@ -73,3 +73,29 @@ def test_it_starts_the_chosen_kind_from_the_form(client, alice, django_capture_o
 def test_it_names_the_sweep_field_for_a_batch_larger_than_the_data(client, alice):
     form = ExperimentForm(_form_data("sweep", batch_sizes="16, 9000"))
     assert not form.is_valid() and list(form.errors) == ["batch_sizes"]
+
+
+def test_the_form_builds_the_first_views_skeletons_before_they_are_asked_for(client, alice, monkeypatch,
+                                                                          django_capture_on_commit_callbacks):
+    from django.core.cache import caches
+
+    from dashboard.figures import runs
+
+    caches["figures"].clear()
+    runs._skeletons.clear()
+    client.force_login(alice)
+    custom = _form_data("sweep", epochs="2", batch_sizes="16, 64, 256", subset="256")
+    client.get(reverse("experiment-new"))  # every preset's first view
+    client.get(reverse("experiment-estimate"), custom)  # the plan of the settings as they change
+    runs._warming.submit(lambda: None).result()  # the background builds are done
+    runs._skeletons.clear()  # as another web process: only the figures cache is shared
+
+    def built_on_the_request(*args):
+        raise AssertionError("the skeleton was built on the request")
+
+    monkeypatch.setattr(runs, "_build_skeleton", built_on_the_request)
+    for data in (_form_data("sharpness"), custom):
+        with django_capture_on_commit_callbacks():
+            response = client.post(reverse("experiment-new"), data)
+        assert response.status_code == 302
+        assert client.get(response.url).status_code == 200
