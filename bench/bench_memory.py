@@ -71,7 +71,11 @@ def http_load(urls: list[str], stop: threading.Event, counts: dict, lock: thread
             key = "failed"
         with lock:
             counts[key] = counts.get(key, 0) + 1
-            counts.setdefault("ms", []).append(1000 * (time.monotonic() - began))
+            counts.setdefault("ms", {}).setdefault(url, []).append(1000 * (time.monotonic() - began))
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    return ordered[int(q * (len(ordered) - 1))]
 
 
 async def ws_round(url: str, origin: str, clients: int, seconds: float, publisher_cmd: list[str], env: dict) -> int:
@@ -136,11 +140,16 @@ def main() -> None:
             for t in threads:
                 t.join(60)
             time.sleep(2)
-            ms = sorted(counts.pop("ms", [float("nan")]))
+            by_url = counts.pop("ms", {})
+            ms = sorted(t for times in by_url.values() for t in times) or [float("nan")]
             print(f"round {r}: RSS {sum(rss_mib(s.pid) for s in servers):6.0f} MiB  requests {sum(counts.values()):6d}  "
-                  f"p50 {ms[len(ms) // 2]:6.0f} ms  p95 {ms[int(0.95 * (len(ms) - 1))]:6.0f} ms  "
+                  f"p50 {percentile(ms, 0.5):6.0f} ms  p95 {percentile(ms, 0.95):6.0f} ms  "
                   f"server errors {counts.get('5xx', 0)}  failed {counts.get('failed', 0)}  "
                   f"stream messages {received}", flush=True)
+            for url, times in by_url.items():
+                times.sort()
+                print(f"    {url.split(str(port))[1].split('?')[0]:32s} {len(times):6d}  p50 {percentile(times, 0.5):6.0f} ms  "
+                      f"p95 {percentile(times, 0.95):6.0f} ms", flush=True)
 
 
 if __name__ == "__main__":
