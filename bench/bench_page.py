@@ -15,8 +15,8 @@ request, "warm" the median of the next ones. Three servers in a row, in one run:
 - "restarted": the same page again in a new process (the skeleton, and the finished runs'
   reduced curves, read from the figures cache the first server filled);
 - "running": the same data with the runs still running, each request after a flush of every run
-  (the curves reduced in the database on every request: the worst case; a run's reduction is
-  cached until its next flush).
+  (40 more steps each, the next sequence number): every run's kept reduction is extended by the
+  points of the flushes since it was made (the first request reduces each run in the database).
 """
 from __future__ import annotations
 
@@ -40,17 +40,21 @@ def serve(experiment_id: int, repeats: int, flush: bool) -> None:
     import dashboard.asgi  # noqa: F401  settings, URLs and views, as the server loads them
     started = time.perf_counter() - start
     from django.contrib.auth import get_user_model
-    from django.db.models import F
+    from django.db.models import F, Max
     from django.test import Client
 
-    from dashboard.models import Run
+    from dashboard.models import MetricPoint, Run
 
     client = Client()
     client.force_login(get_user_model().objects.get(username="bench-page"))
     times, size = [], 0
     for _ in range(repeats + 1):
-        if flush:  # as a worker's flush leaves a run: a new last sequence number
-            Run.objects.filter(experiment_id=experiment_id).update(last_seq=F("last_seq") + 1)
+        if flush:  # as a worker's flush leaves each run: its next 40 steps, a new last sequence number
+            for run in Run.objects.filter(experiment_id=experiment_id):
+                last = run.points.filter(name="loss").aggregate(last=Max("step"))["last"] or 0
+                MetricPoint.objects.bulk_create([MetricPoint(run=run, name="loss", step=last + i, value=0.2,
+                                                             seq=run.last_seq + 1) for i in range(1, 41)])
+                Run.objects.filter(pk=run.pk).update(last_seq=F("last_seq") + 1)
         tick = time.perf_counter()
         response = client.get(f"/experiments/{experiment_id}/", HTTP_ACCEPT_ENCODING="gzip")
         times.append(time.perf_counter() - tick)

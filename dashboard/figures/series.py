@@ -23,32 +23,106 @@ DISPLAY_POINTS = 1600
 CLOCK_POINTS = 400  # a run's clock, at most: wall time between two of them is interpolated by step
 
 SERIES_VERSION = code_version(pathlib.Path(__file__))  # a change of the reduction reduces every run anew
-RUNNING_TIMEOUT_S = 60  # a running run's reduction is read again by its viewers until its next flush only
+RUNNING_TIMEOUT_S = 60  # a running run's reduction, unread for this long, is dropped (its run may have ended)
 
 Series = dict[tuple[int, str], tuple[np.ndarray, np.ndarray]]  # (run id, metric) -> (x int32, y float32)
 
 
 def load_series(run_ids: list[int], names, versions: dict[int, str] | None = None) -> Series:
-    """Each run's curves, reduced for display. versions: {run id: a text that changes whenever the
-    run's points may have changed} (series_version) for the runs whose reduction may be read from,
-    and kept in, the figures cache; the others are read from the database. A finished run's stays
-    in the cache; a running run's expires after RUNNING_TIMEOUT_S (its next flush names a new one)."""
-    names = tuple(names)
-    cache, versions = caches["figures"], versions or {}
-    keys = {pk: f"series:{SERIES_VERSION}:{pk}:{versions[pk]}:{','.join(names)}" for pk in run_ids if versions.get(pk)}
+    """Each run's curves, reduced for display. versions: {run id: series_version(run)} for the runs
+    whose reduction may be kept in the figures cache (every web process reads it); the others are
+    read from the database. A finished run's reduction is kept for good. A running run's is kept
+    with the flush it holds, and the next request after a flush adds only the points of the
+    flushes since (by sequence number) and reduces the line again past 2 x DISPLAY_POINTS, as
+    the page does with what it streams, instead of reducing the whole run in the database again."""
+    names, versions = tuple(names), versions or {}
+    finished = {pk: versions[pk] for pk in run_ids if versions.get(pk) and _status(versions[pk]) in FINISHED}
+    running = {pk: versions[pk] for pk in run_ids if versions.get(pk) and pk not in finished}
+    series = _finished_series(finished, names)
+    series.update(_running_series(running, names))
+    others = [pk for pk in run_ids if pk not in finished and pk not in running]
+    if others:
+        series.update(_read(others, names))
+    return series
+
+
+def _status(version: str) -> str:
+    return version.rsplit("-", 1)[-1]
+
+
+def _finished_series(versions: dict[int, str], names: tuple[str, ...]) -> Series:
+    cache = caches["figures"]
+    keys = {pk: f"series:{SERIES_VERSION}:{pk}:{version}:{','.join(names)}" for pk, version in versions.items()}
     cached = cache.get_many(list(keys.values())) if keys else {}
     series: Series = {}
-    for pk, key in keys.items():
-        series.update(cached.get(key, {}))
-    missing = [pk for pk in run_ids if keys.get(pk) not in cached]
+    for entry in cached.values():
+        series.update(entry)
+    missing = [pk for pk, key in keys.items() if key not in cached]
     if missing:
         fresh = _read(missing, names)
         series.update(fresh)
-        for pk in missing:
-            if pk in keys:
-                timeout = None if versions[pk].rsplit("-", 1)[-1] in FINISHED else RUNNING_TIMEOUT_S
-                cache.set(keys[pk], {k: v for k, v in fresh.items() if k[0] == pk}, timeout)
+        cache.set_many({keys[pk]: _of(fresh, pk) for pk in missing}, None)
     return series
+
+
+def _running_series(versions: dict[int, str], names: tuple[str, ...]) -> Series:
+    cache = caches["figures"]
+    # one entry per run (its created time tells a run apart from another row that reused its id)
+    keys = {pk: f"running:{SERIES_VERSION}:{pk}:{version.split('-')[0]}:{','.join(names)}"
+            for pk, version in versions.items()}
+    cached = cache.get_many(list(keys.values())) if keys else {}
+    series: Series = {}
+    whole = []
+    for pk, version in versions.items():
+        seq, entry = int(version.split("-")[1]), cached.get(keys[pk])
+        if entry is None or entry["seq"] > seq:
+            whole.append(pk)
+            continue
+        kept = entry["series"]
+        if entry["seq"] < seq:
+            kept = _extended(pk, kept, names, entry["seq"])
+            cache.set(keys[pk], {"seq": seq, "series": kept}, RUNNING_TIMEOUT_S)
+        series.update(kept)
+    if whole:
+        fresh = _read(whole, names)
+        series.update(fresh)
+        cache.set_many({keys[pk]: {"seq": int(versions[pk].split("-")[1]), "series": _of(fresh, pk)}
+                        for pk in whole}, RUNNING_TIMEOUT_S)
+    return series
+
+
+def _of(series: Series, pk: int) -> Series:
+    return {key: value for key, value in series.items() if key[0] == pk}
+
+
+def _extended(pk: int, kept: Series, names: tuple[str, ...], after_seq: int) -> Series:
+    """The run's kept curves with the points of its flushes after `after_seq` added past each
+    curve's end (points of a flush newer than the version read may come along: kept once), each
+    per-step curve reduced again to M4 once it holds more than 2 x DISPLAY_POINTS."""
+    rows = (MetricPoint.objects.filter(run_id=pk, seq__gt=after_seq, name__in=names)
+            .order_by("name", "step").values_list("run_id", "name", "step", "value"))
+    out = dict(kept)
+    for key, (x, y) in _group(rows).items():
+        old_x, old_y = out.get(key, (np.zeros(0, np.int32), np.zeros(0, np.float32)))
+        new = x > old_x[-1] if len(old_x) else np.ones(len(x), bool)
+        x, y = np.concatenate([old_x, x[new]]), np.concatenate([old_y, y[new]])
+        if key[1] in STEP_METRICS and len(x) > 2 * DISPLAY_POINTS:
+            x, y = m4(x, y, DISPLAY_POINTS // 4)
+        out[key] = (x, y)
+    return out
+
+
+def m4(x: np.ndarray, y: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:
+    """M4 of a curve held here (x ascending): of each of `buckets` equal buckets of its steps, the
+    first and last point and the first minimum and maximum, as M4_SQL keeps them."""
+    width = max(1, math.ceil((int(x[-1]) + 1) / buckets))
+    bucket = x // width
+    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+    ends = np.r_[starts[1:], len(x)]
+    keep = [i for s, e in zip(starts, ends)
+            for i in (s, s + int(np.argmin(y[s:e])), s + int(np.argmax(y[s:e])), e - 1)]
+    kept = np.unique(keep)
+    return x[kept], y[kept]
 
 
 def series_version(run) -> str | None:

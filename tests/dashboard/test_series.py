@@ -86,7 +86,62 @@ def test_a_runs_series_is_read_from_the_cache_until_its_worker_flushes_again(exp
     again = load_series([run.pk], ["loss"], {run.pk: version})[(run.pk, "loss")]
     assert np.array_equal(first[1], again[1]) and again[1][-1] == np.float32(1.0)  # the cached reduction
     assert load_series([run.pk], ["loss"])[(run.pk, "loss")][1][-1] == np.float32(-1.0)  # without a version: read
-    Run.objects.filter(pk=run.pk).update(last_seq=8)  # the next flush
+    Run.objects.filter(pk=run.pk).update(status="done")  # finished: its own entry, reduced from the database
     run.refresh_from_db()
     assert series_version(run) != version
     assert load_series([run.pk], ["loss"], {run.pk: series_version(run)})[(run.pk, "loss")][1][-1] == np.float32(-1.0)
+
+
+def _flush(run, seq, steps, values):
+    from dashboard.models import Run
+
+    MetricPoint.objects.bulk_create([MetricPoint(run=run, name="loss", step=int(s), value=float(v), seq=seq)
+                                     for s, v in zip(steps, values)])
+    Run.objects.filter(pk=run.pk).update(last_seq=seq, status="running")
+    run.refresh_from_db()
+
+
+def test_a_running_runs_next_view_adds_only_the_flushes_since_and_stays_bounded(experiment, monkeypatch):
+    from dashboard.figures import series as series_module
+    from dashboard.figures.series import series_version
+
+    run = experiment.runs.first()
+    rng = np.random.default_rng(3)
+    _flush(run, 1, range(1, 5001), rng.random(5000))
+    first = load_series([run.pk], ["loss"], {run.pk: series_version(run)})[(run.pk, "loss")]
+
+    def no_reduction_in_the_database(*args):
+        raise AssertionError("the whole run was reduced again")
+
+    monkeypatch.setattr(series_module, "_read", no_reduction_in_the_database)
+    _flush(run, 2, range(5001, 5051), np.full(50, 0.5))
+    x, y = load_series([run.pk], ["loss"], {run.pk: series_version(run)})[(run.pk, "loss")]
+    assert x.tolist() == first[0].tolist() + list(range(5001, 5051)) and np.all(y[-50:] == np.float32(0.5))
+
+    spike, dip = 9000 + 17, 14000 + 3
+    for seq, start in enumerate(range(5051, 20051, 1000), start=3):  # 15 flushes of 1,000 points
+        values = rng.random(1000).astype(np.float32)
+        values[values.size // 2] = 0.0
+        if start <= spike < start + 1000:
+            values[spike - start] = 7.0
+        if start <= dip < start + 1000:
+            values[dip - start] = -3.0
+        _flush(run, seq, range(start, start + 1000), values)
+        x, y = load_series([run.pk], ["loss"], {run.pk: series_version(run)})[(run.pk, "loss")]
+        assert len(x) <= 2 * DISPLAY_POINTS and np.all(np.diff(x) > 0) and x[0] == 1 and x[-1] == start + 999
+    points = dict(zip(x.tolist(), y.tolist()))
+    assert points[spike] == 7.0 and points[dip] == -3.0  # the extremes where they happened
+    stored = dict(MetricPoint.objects.filter(run=run, step__in=list(points)).values_list("step", "value"))
+    assert all(np.float32(stored[s]) == np.float32(v) for s, v in points.items())  # only stored points
+
+
+def test_the_in_process_m4_is_the_reference():
+    from dashboard.figures.series import m4
+
+    rng = np.random.default_rng(4)
+    steps = np.arange(1, 7001, dtype=np.int32)
+    values = rng.random(7000).astype(np.float32)
+    values[[100, 4567]] = [-2.0, 5.0]
+    x, y = m4(steps, values, 400)
+    expected = m4_reference(steps, values, int(np.ceil(7001 / 400)))
+    assert x.tolist() == sorted(expected) and y.tolist() == [float(expected[s]) for s in x.tolist()]
