@@ -248,8 +248,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redis_outage": {"()": "dashboard.live.layer.RedisOutageFilter"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},  # lockouts only, not every login
+    "loggers": {"axes": {"level": "WARNING"},  # lockouts only, not every login
+                "channels_redis.pubsub": {"filters": ["redis_outage"]}},  # a line a minute while Redis is down
 }
 
 if not DEBUG:

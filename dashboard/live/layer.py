@@ -18,6 +18,7 @@ task of its own, and a cancelled caller cancels that task until it has ended.
 """
 import asyncio
 import logging
+import time
 
 import redis.exceptions
 from channels_redis.core import RedisChannelLayer
@@ -133,3 +134,34 @@ class RetryingRedisPubSubChannelLayer(RedisPubSubChannelLayer):
 
     async def group_send(self, group, message):
         return await _cancellable(self._get_layer().group_send, group, message)
+
+
+class RedisOutageFilter(logging.Filter):
+    """On channels_redis's pub/sub logger: while Redis is unreachable its reader logs a traceback
+    every second it retries. The first becomes one line that says so, the repeats are held back,
+    and one line every REPEAT_S says it is still down and how many tries failed meanwhile. Other
+    errors pass as they are."""
+
+    REPEAT_S = 60.0
+
+    def __init__(self, clock=None):
+        super().__init__()
+        self.clock = clock or time.monotonic
+        self.since = None  # when the last line about the outage was let through
+        self.held = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, RETRIED):
+            return True
+        now = self.clock()
+        if self.since is not None and now - self.since < self.REPEAT_S:
+            self.held += 1
+            return False
+        still = f" (still; {self.held} more failed tries)" if self.since is not None else ""
+        record.msg, record.args = ("the live stream's Redis is unreachable%s: %s: %s; its reader tries again "
+                                   "every second", (still, type(error).__name__, error))
+        record.exc_info = record.exc_text = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        self.since, self.held = now, 0
+        return True

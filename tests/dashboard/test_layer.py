@@ -80,3 +80,35 @@ def test_lblab_channel_layer_picks_the_layer_and_refuses_any_other(tmp_path):
     assert picked[""].stdout.strip() == "dashboard.live.layer.RetryingRedisPubSubChannelLayer"
     assert picked["core"].stdout.strip() == "dashboard.live.layer.RetryingRedisChannelLayer"
     assert picked["lists"].returncode != 0 and "LBLAB_CHANNEL_LAYER='lists'" in picked["lists"].stderr
+
+
+def test_a_redis_outage_is_one_line_a_minute_not_a_traceback_a_second():
+    import logging
+
+    import redis.exceptions
+
+    from dashboard.live.layer import RedisOutageFilter
+
+    now = [0.0]
+    outage = RedisOutageFilter(clock=lambda: now[0])
+
+    def record(error):
+        return logging.LogRecord("channels_redis.pubsub", logging.ERROR, __file__, 1, "Unexpected exception in receive task",
+                                 (), (type(error), error, None))
+
+    let_through = []
+    for second in range(130):  # the reader's retries, one a second
+        now[0] = float(second)
+        r = record(redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused."))
+        if outage.filter(r):
+            let_through.append(r)
+    assert len(let_through) == 3  # at 0, 60 and 120 s
+    first, later = let_through[0], let_through[1]
+    assert first.levelno == logging.WARNING and first.exc_info is None
+    assert first.getMessage() == ("the live stream's Redis is unreachable: ConnectionError: Error 111 connecting to "
+                                  "127.0.0.1:6379. Connection refused.; its reader tries again every second")
+    assert "(still; 59 more failed tries)" in later.getMessage()
+    other = record(ValueError("a bug"))
+    assert outage.filter(other) and other.exc_info is not None and other.levelno == logging.ERROR
+    # the lab's logging puts the filter on that logger
+    assert any(isinstance(f, RedisOutageFilter) for f in logging.getLogger("channels_redis.pubsub").filters)
