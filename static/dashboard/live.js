@@ -95,7 +95,7 @@
     const r = runs[msg.run];
     if (!r) return;
     updateProgress(msg.run, msg.progress, msg.eta_seconds);
-    if (r.fetching) { r.queue.push(msg); return; }
+    if (r.fetching || r.held) { r.queue.push(msg); return; }
     if (msg.seq <= r.lastSeq + 1) {
       applyPoints(msg.run, msg.points);
       r.lastSeq = Math.max(r.lastSeq, msg.seq);
@@ -148,7 +148,9 @@
           for (const id of Object.keys(runs)) catchUp(id);
           return;
         }
-        for (const [id, r] of Object.entries(data.runs)) runs[id] = { ...r, fetching: false, queue: [] };
+        // until the new plots are attached, a message waits (applied to the plots being replaced, or
+        // to a run they do not draw yet, it would be lost): then each run catches up and replays them
+        for (const [id, r] of Object.entries(data.runs)) runs[id] = { ...r, fetching: false, held: true, queue: [] };
         const plots = document.getElementById("plots");
         const old = doc;
         doc = null;
@@ -160,10 +162,10 @@
         attachPlots();
         for (const id of Object.keys(runs)) { updatePointCount(id); updateProgress(id, runs[id].progress, null); }
         setExperimentStatus(data.status);
-        for (const id of Object.keys(runs)) catchUp(id);
       } catch (err) {
         console.warn("runs refresh failed", err);
       } finally {
+        for (const [id, r] of Object.entries(runs)) if (r.held) { r.held = false; catchUp(id); }
         refreshing = null;
         if (refreshAgain) { refreshAgain = false; refreshRuns(); }
       }
