@@ -46,8 +46,14 @@ def load_series(run_ids: list[int], names, versions: dict[int, str] | None = Non
     return series
 
 
+def _parts(version: str) -> tuple[str, int, str]:
+    """series_version's parts: the run's created time, its last sequence number, its status."""
+    created, seq, status = version.split("-", 2)
+    return created, int(seq), status
+
+
 def _status(version: str) -> str:
-    return version.rsplit("-", 1)[-1]
+    return _parts(version)[2]
 
 
 def _finished_series(versions: dict[int, str], names: tuple[str, ...]) -> Series:
@@ -68,13 +74,13 @@ def _finished_series(versions: dict[int, str], names: tuple[str, ...]) -> Series
 def _running_series(versions: dict[int, str], names: tuple[str, ...]) -> Series:
     cache = caches["figures"]
     # one entry per run (its created time tells a run apart from another row that reused its id)
-    keys = {pk: f"running:{SERIES_VERSION}:{pk}:{version.split('-')[0]}:{','.join(names)}"
+    keys = {pk: f"running:{SERIES_VERSION}:{pk}:{_parts(version)[0]}:{','.join(names)}"
             for pk, version in versions.items()}
     cached = cache.get_many(list(keys.values())) if keys else {}
     series: Series = {}
     whole = []
     for pk, version in versions.items():
-        seq, entry = int(version.split("-")[1]), cached.get(keys[pk])
+        seq, entry = _parts(version)[1], cached.get(keys[pk])
         if entry is None or entry["seq"] > seq:
             whole.append(pk)
             continue
@@ -86,7 +92,7 @@ def _running_series(versions: dict[int, str], names: tuple[str, ...]) -> Series:
     if whole:
         fresh = _read(whole, names)
         series.update(fresh)
-        cache.set_many({keys[pk]: {"seq": int(versions[pk].split("-")[1]), "series": _of(fresh, pk)}
+        cache.set_many({keys[pk]: {"seq": _parts(versions[pk])[1], "series": _of(fresh, pk)}
                         for pk in whole}, RUNNING_TIMEOUT_S)
     return series
 

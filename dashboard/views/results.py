@@ -73,8 +73,9 @@ def experiment_estimate(request):
     if not form.is_valid():
         return JsonResponse({"errors": {k: [str(e) for e in v] for k, v in form.errors.items()}}, status=400)
     try:
-        p = estimate(form.kind_chosen(), form.spec(), form.options())
+        kind, spec, options = form.kind_chosen(), form.spec(), form.options()
+        p = estimate(kind, spec, options)
     except ConfigError as e:
         return JsonResponse({"errors": {e.field: [e.message]}}, status=400)
-    warm_skeletons([form.kind_chosen().runs(form.spec(), form.options())])
+    warm_skeletons([kind.runs(spec, options)])
     return JsonResponse({"runs": p.runs, "analyses": p.analyses, "seconds": p.seconds, "text": p.describe()})
