@@ -1,11 +1,14 @@
 """The web server's memory over rounds of mixed load: does Daphne's RSS keep growing?
 
     .venv/bin/python bench/bench_memory.py [--rounds 5] [--seconds 60] [--ws 50] [--http 20] [--servers 2]
+                                           [--think 0] [--train]
 
 Each round opens `--ws` WebSocket clients on one experiment's stream (a share token) while a
 separate process publishes flush-sized messages at 20 per second, and `--http` threads
-request the shared page, its sections and a run's metrics in a loop; then every client
-closes. After each round (and a 2 s pause) it prints the Daphne processes' RSS (summed), the
+request the shared page, its sections and a run's metrics in a loop, back to back (the
+server saturated: the latency is then the queue) or `--think` seconds apart (a user reading
+between clicks); then every client closes. With `--train`, a network trains meanwhile in
+another process on one thread, as a run does in a worker on this machine. After each round (and a 2 s pause) it prints the Daphne processes' RSS (summed), the
 requests served with their p50/p95 time, the server errors and the messages received. Redis and the database as in
 bench_live.py (REDIS_URL or the embedded server; a fresh SQLite file or DATABASE_URL).
 """
@@ -15,6 +18,8 @@ import argparse
 import asyncio
 import json
 import os
+import random
+import subprocess
 import sys
 import threading
 import time
@@ -24,6 +29,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+
+# a run as a worker trains it here: MNIST-1D, one thread, until stopped
+TRAIN = [sys.executable, "-m", "trainer", "train", "--dataset", "mnist1d", "--net", "mlp", "--epochs", "100000",
+         "--threads", "1", "--quiet"]
 
 
 def setup_main() -> None:
@@ -55,8 +65,11 @@ def setup_main() -> None:
                       "token": ShareLink.objects.create(experiment=exp).token}))
 
 
-def http_load(urls: list[str], stop: threading.Event, counts: dict, lock: threading.Lock) -> None:
+def http_load(urls: list[str], stop: threading.Event, counts: dict, lock: threading.Lock, think: float) -> None:
     i = 0
+    rng = random.Random(threading.get_ident())
+    if think:
+        stop.wait(rng.uniform(0, think))  # the clients out of step
     while not stop.is_set():
         url = urls[i % len(urls)]
         i += 1
@@ -72,6 +85,8 @@ def http_load(urls: list[str], stop: threading.Event, counts: dict, lock: thread
         with lock:
             counts[key] = counts.get(key, 0) + 1
             counts.setdefault("ms", {}).setdefault(url, []).append(1000 * (time.monotonic() - began))
+        if think:
+            stop.wait(rng.expovariate(1 / think))
 
 
 def percentile(ordered: list[float], q: float) -> float:
@@ -111,6 +126,9 @@ def main() -> None:
     p.add_argument("--ws", type=int, default=50)
     p.add_argument("--http", type=int, default=20)
     p.add_argument("--servers", type=int, default=2, help="Daphne processes sharing the port")
+    p.add_argument("--think", type=float, default=0.0,
+                   help="mean seconds each HTTP client waits between requests (0: back to back)")
+    p.add_argument("--train", action="store_true", help="a network trains meanwhile, on one thread")
     p.add_argument("--setup", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
@@ -128,21 +146,28 @@ def main() -> None:
         publisher = [sys.executable, str(ROOT / "bench" / "bench_live.py"), "--publish", str(exp),
                      "--messages", str(int(args.seconds * 20) + 100), "--rates", "20"]
         start = sum(rss_mib(s.pid) for s in servers)
+        pace = f"{args.think:g} s apart" if args.think else "back to back"
         print(f"{args.servers} Daphne processes, RSS at start {start:.0f} MiB; rounds of {args.ws} WebSocket + {args.http} HTTP clients "
-              f"for {args.seconds:.0f} s", flush=True)
+              f"({pace}) for {args.seconds:.0f} s{', a network training' if args.train else ''}", flush=True)
         for r in range(1, args.rounds + 1):
             stop, counts, lock = threading.Event(), {}, threading.Lock()
-            threads = [threading.Thread(target=http_load, args=(urls, stop, counts, lock)) for _ in range(args.http)]
+            trainer = subprocess.Popen(TRAIN, cwd=ROOT, stdout=subprocess.DEVNULL) if args.train else None
+            threads = [threading.Thread(target=http_load, args=(urls, stop, counts, lock, args.think))
+                       for _ in range(args.http)]
             for t in threads:
                 t.start()
             received = asyncio.run(ws_round(ws_url, base, args.ws, args.seconds, publisher, dict(os.environ)))
             stop.set()
+            if trainer:
+                trainer.terminate()
+                trainer.wait()
             for t in threads:
                 t.join(60)
             time.sleep(2)
             by_url = counts.pop("ms", {})
             ms = sorted(t for times in by_url.values() for t in times) or [float("nan")]
-            print(f"round {r}: RSS {sum(rss_mib(s.pid) for s in servers):6.0f} MiB  requests {sum(counts.values()):6d}  "
+            print(f"round {r}: RSS {sum(rss_mib(s.pid) for s in servers):6.0f} MiB  requests {sum(counts.values()):6d} "
+                  f"({sum(counts.values()) / args.seconds:.0f}/s)  "
                   f"p50 {percentile(ms, 0.5):6.0f} ms  p95 {percentile(ms, 0.95):6.0f} ms  "
                   f"server errors {counts.get('5xx', 0)}  failed {counts.get('failed', 0)}  "
                   f"stream messages {received}", flush=True)

@@ -128,6 +128,10 @@ TEMPLATES = [
     },
 ]
 
+# threads per web process for the requests' middleware, views and queries (dashboard/handler.py);
+# each keeps its database connection for CONN_MAX_AGE seconds
+WEB_THREADS = env_int("LBLAB_WEB_THREADS", 2, 1)
+
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"), conn_max_age=60),
@@ -140,7 +144,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
     }
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
     # a file, not memory: tests start worker processes that must see the test database
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
