@@ -32,8 +32,9 @@ def bokeh_nodes(node):
 
 def run_figure_sources(figure) -> dict[str, dict]:
     """A run-curves figure (dashboard/figures/runs.py) as the page's script makes it: {source name:
-    {"x": [...], "y": [...], ...}} with line i's "r#<i>:<metric>" named "r<run>:<metric>", the points
-    decoded from the payload and each threshold filled in; every other source as the skeleton has it."""
+    {"x": [...], "y": [...], ...}} with group g's template "t#<g>:<metric>" made one source
+    "r<run>:<metric>" per run of the group, the points decoded from the payload and each threshold
+    filled in; every other source as the skeleton has it."""
     from dashboard.figures.runs import THRESHOLD  # here: tests/trainer import this module, no Django models
 
     out = {}
@@ -42,13 +43,18 @@ def run_figure_sources(figure) -> dict[str, dict]:
             continue
         name = str(node["attributes"].get("name", ""))
         data = dict(node["attributes"].get("data", {}).get("entries", []))
-        if name.startswith("r#"):
-            slot, _, metric = name[2:].partition(":")
-            name = f"r{figure['lines'][int(slot)][0]}:{metric}"
-            if name in figure["data"]:
-                x, y = figure["data"][name]
-                data = {"x": np.cumsum(unpack(x, "<i4")).tolist(), "y": unpack(y, "<f4", dropped=1).tolist()}
-        elif name.startswith(THRESHOLD) and name[len(THRESHOLD):] in figure["thresholds"]:
+        if name.startswith("t#"):
+            group, _, metric = name[2:].partition(":")
+            for run, _label, g in figure["lines"]:
+                if g == int(group):
+                    name = f"r{run}:{metric}"
+                    out[name] = data
+                    if name in figure["data"]:
+                        x, y = figure["data"][name]
+                        out[name] = {"x": np.cumsum(unpack(x, "<i4")).tolist(),
+                                     "y": unpack(y, "<f4", dropped=1).tolist()}
+            continue
+        if name.startswith(THRESHOLD) and name[len(THRESHOLD):] in figure["thresholds"]:
             value, text = figure["thresholds"][name[len(THRESHOLD):]]
             data = {"x": [0.0], "y": [value], "text": [text]}
         out[name] = data

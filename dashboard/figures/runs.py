@@ -1,19 +1,22 @@
 """Bokeh figures of an experiment's runs: one skeleton per shape, and the points apart.
 
-The skeleton is the figures as a json_item with every source empty: line i's sources are named
-"r#<i>:<metric>" and its renderers "run#<i>"; each group has a bold mean ("mean:<group>:<metric>")
-and a mean ± std band ("band:..."), computed in the browser from the runs' sources so they follow
-the live points and the chosen smoothing. Building it costs about a millisecond a Bokeh model and a
-page has hundreds, so it is built once per shape (the runs' groups and the optional plots) and kept
-in the figures cache, which every web process reads (a restarted server starts warm).
+The skeleton is the figures as a json_item with every source empty and one line per group, the
+group's template: group g's sources are named "t#<g>:<metric>" and its drawn renderers "t#<g>"
+(each with a faint raw renderer on the same source); each group has a bold mean
+("mean:<group>:<metric>") and a mean ± std band ("band:..."), computed in the browser from the
+runs' sources so they follow the live points and the chosen smoothing. Building it costs about a
+millisecond a Bokeh model, so it is built once per shape (the groups and the optional plots,
+whatever the number of runs in each) and kept in the figures cache, which every web process
+reads (a restarted server starts warm).
 
-A page gets {"item": the skeleton, "lines": [[run id, label], ...] (line i), "data": {"r<run
-id>:<metric>": [x, y]}, "thresholds": {group: [value, text]}}, x the differences of the int32 steps
-(or epochs), y the float32 values as shown (accuracy in percent) at display_precision, each packed
-(pack). The page's script
-(static/dashboard/plots.js, embed) names each line's sources and renderers after its run through
-BokehJS's model properties and fills them in; it then derives the columns xv (x on the chosen
-axis) and ys (y smoothed) and extends them with stream().
+A page gets {"item": the skeleton, "lines": [[run id, label, group index], ...] in the page's
+order, "data": {"r<run id>:<metric>": [x, y]}, "thresholds": {group: [value, text]}}, x the
+differences of the int32 steps (or epochs), y the float32 values as shown (accuracy in percent) at
+display_precision, each packed (pack). The page's script (static/dashboard/plots.js, embed) gives
+a group's template to its first run and copies it for the others (new BokehJS models: a source
+"r<run id>:<metric>", renderers with copies of the template's glyphs, added to the group's legend
+item and to the hover), names the renderers after their runs and fills the sources in; it then
+derives the columns xv (x on the chosen axis) and ys (y smoothed) and extends them with stream().
 """
 from __future__ import annotations
 
@@ -139,12 +142,13 @@ def curves_figure(lines, curvature=None, sharpness: bool = False, versions=None)
     and mean ± std band per group. curvature: {group: (threshold, text)} adds the curvature plot,
     sharpness the live Keskar sharpness plot. versions: the runs' series_version."""
     lines = [(pk, group_key(group), label) for pk, group, label in lines]
+    groups = ordered_groups({group for _, group, _ in lines})
     data = {}
     for (pk, metric), (x, y) in load_series([pk for pk, _, _ in lines], PLOTTED, versions).items():
         y = y * np.float32(100) if metric in PERCENT else y
         data[f"r{pk}:{metric}"] = [pack(np.diff(x, prepend=0).astype("<i4")), pack(display_precision(y))]
-    return {"item": skeleton(tuple(group for _, group, _ in lines), curvature is not None, sharpness),
-            "lines": [[pk, label] for pk, _, label in lines], "data": data,
+    return {"item": skeleton(groups, curvature is not None, sharpness),
+            "lines": [[pk, label, groups.index(group)] for pk, group, label in lines], "data": data,
             "thresholds": {group: [value, text] for group, (value, text) in (curvature or {}).items()}}
 
 
@@ -174,11 +178,17 @@ SKELETON_VERSION = code_version(pathlib.Path(__file__), pathlib.Path(__file__).w
 _skeletons: dict[tuple, dict] = {}  # this process's, parsed
 
 
-def skeleton(layout: tuple[str, ...], curvature: bool = False, sharpness: bool = False) -> dict:
-    """The figures for lines of groups [group, ...] as a json_item with every source empty. Keyed by
-    the groups alone, so every experiment of the same shape (e.g. 3 SB + 3 LB) shares one build:
-    from this process's memory, else the figures cache, else built (and kept in both)."""
-    shape = (layout, curvature, sharpness)
+def ordered_groups(groups) -> tuple[str, ...]:
+    """Groups in the legend's order: the roles first, then by name, numbers as numbers."""
+    return tuple(sorted(set(groups), key=lambda g: (g not in ROLE_COLORS, _natural(g))))
+
+
+def skeleton(groups: tuple[str, ...], curvature: bool = False, sharpness: bool = False) -> dict:
+    """The figures for runs of the groups (ordered_groups) as a json_item with every source empty.
+    Keyed by the groups alone, so every experiment with the same groups (SB and LB, whatever the
+    seeds) shares one build: from this process's memory, else the figures cache, else built (and
+    kept in both)."""
+    shape = (groups, curvature, sharpness)
     if shape not in _skeletons:
         key = "skeleton:" + hashlib.sha256(json.dumps([SKELETON_VERSION, *shape]).encode()).hexdigest()
         cache = caches["figures"]
@@ -201,18 +211,14 @@ def warm_skeletons(plans) -> None:
     view of a new shape does not build it: the form asks when it is shown (every preset) and as
     its settings change (the plan they make)."""
     for planned in plans:
-        # in the page's order: the runs' (Run.Meta.ordering: seed, then role descending)
-        planned = sorted(sorted(planned, key=lambda p: p.role, reverse=True), key=lambda p: p.seed)
-        layout = tuple(group_key(plot_role(p)) for p in planned)
-        shape = (layout, any(p.config.curvature_every for p in planned), any(p.config.sharpness_every for p in planned))
-        if layout and shape not in _skeletons:
+        groups = ordered_groups(group_key(plot_role(p)) for p in planned)
+        shape = (groups, any(p.config.curvature_every for p in planned), any(p.config.sharpness_every for p in planned))
+        if groups and shape not in _skeletons:
             _warming.submit(skeleton, *shape)
 
 
-def _build_skeleton(layout: tuple[str, ...], curvature: bool, sharpness: bool) -> dict:
-    layout = tuple(enumerate(layout))
-    groups = sorted({g for _, g in layout}, key=lambda g: (g not in ROLE_COLORS, _natural(g)))
-    colors = role_colors(groups)
+def _build_skeleton(groups: tuple[str, ...], curvature: bool, sharpness: bool) -> dict:
+    colors = role_colors(list(groups))
     figures = []
     extra = ((CURVATURE_PANEL,) if curvature else ()) + ((SHARPNESS_PANEL,) if sharpness else ())
     for key, title, ylabel, metrics, log_y in PANELS + extra:
@@ -226,11 +232,11 @@ def _build_skeleton(layout: tuple[str, ...], curvature: bool, sharpness: bool) -
         members = {g: [] for g in groups}
         run_lines, means = [], []
         for metric, dash in metrics:
-            for i, group in layout:
-                source = _source(f"r#{i}:{metric}")
+            for g, group in enumerate(groups):
+                source = _source(f"t#{g}:{metric}")
                 raw = GlyphRenderer(data_source=source, glyph=Line(x="xv", y="y", line_color=colors[group],
                                                                     line_dash=dash, line_width=1, line_alpha=0.15))
-                drawn = GlyphRenderer(data_source=source, name=f"run#{i}", glyph=Line(
+                drawn = GlyphRenderer(data_source=source, name=f"t#{g}", glyph=Line(
                     x="xv", y="ys", line_color=colors[group], line_dash=dash, line_width=1.5, line_alpha=0.55))
                 fig.renderers.extend([raw, drawn])
                 members[group] += [raw, drawn]

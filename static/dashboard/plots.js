@@ -311,27 +311,69 @@
   }
 
   // Embeds a figure of dashboard/figures/runs.py ({item, lines, data, thresholds}) into the element
-  // `target`: the skeleton's line i ("r#<i>:<metric>" sources, "run#<i>" renderers) becomes its run's
-  // ("r<run>:<metric>", named by its label for the hover), and the sources get their points.
-  // Resolves to the Bokeh document once every source holds its points.
+  // `target`. The skeleton draws one template line per group ("t#<g>:<metric>" sources, "t#<g>" drawn
+  // renderers, each with a faint raw renderer on the same source): the group's first run takes the
+  // template, and each other run of the group gets a copy (a new source, renderers with copies of
+  // the template's glyphs, just above it, in the group's legend item and the hover). Sources become
+  // "r<run>:<metric>", drawn renderers are named by the run's label (the hover's $name), and the
+  // sources get their points. Resolves to the Bokeh document once every source holds its points.
   async function embed(figure, target) {
     const views = await Bokeh.embed.embed_item(figure.item, target);
     const document_ = views.roots[0].model.document; // skeletons of one shape share their ids: not looked up by id
+    const members = new Map(); // group index -> [[run, label], ...] in the page's order
+    for (const [run, label, g] of figure.lines) {
+      if (!members.has(g)) members.set(g, []);
+      members.get(g).push([run, label]);
+    }
+    const all = Array.from(document_.all_models);
+    const sources = new Map(); // a template source -> [[source, its name, its run's label], ...], the template first
+    const runsOf = (template) => {
+      if (!sources.has(template)) {
+        const [, g, metric] = /^t#(\d+):(.*)$/.exec(template.name);
+        sources.set(template, (members.get(Number(g)) || []).map(([run, label], k) => [
+          k === 0 ? template : new (model("ColumnDataSource"))({ data: { x: [], y: [], xv: [], ys: [] } }),
+          `r${run}:${metric}`, label]));
+      }
+      return sources.get(template);
+    };
+    // the document indexes the new models (get_model_by_name, all_models) as the block ends
+    document_.freeze_all_models(() => {
+      const copies = new Map(); // a template renderer -> its copies, one per other run of its group
+      for (const fig of all.filter((m) => m.type === "Figure")) {
+        const renderers = [];
+        for (const r of fig.renderers) {
+          renderers.push(r);
+          if (!/^t#\d+:/.test(r.data_source.name || "")) continue;
+          const runs = runsOf(r.data_source);
+          const made = runs.slice(1).map(([src, , label]) => new (model("GlyphRenderer"))({
+            data_source: src, glyph: new (model(r.glyph.type))(r.glyph.dirty_attributes), ...(r.name ? { name: label } : {}) }));
+          if (r.name && runs.length) r.name = runs[0][2];
+          copies.set(r, made);
+          renderers.push(...made);
+        }
+        fig.renderers = renderers;
+      }
+      for (const m of all) {
+        if (m.type === "LegendItem" || (m.type === "HoverTool" && Array.isArray(m.renderers))) {
+          m.renderers = m.renderers.flatMap((r) => [r, ...(copies.get(r) || [])]);
+        }
+      }
+      for (const runs of sources.values()) for (const [src, name] of runs) src.name = name;
+    });
     const filled = [];
-    for (const m of Array.from(document_.all_models)) {
-      const name = m.name || "";
-      const slot = /^r#(\d+):(.*)$/.exec(name) || /^run#(\d+)$/.exec(name);
-      if (slot && figure.lines[slot[1]]) {
-        const [run, label] = figure.lines[slot[1]];
-        if (slot[2] === undefined) { m.name = label; continue; }
-        m.name = `r${run}:${slot[2]}`;
-        const points = figure.data[m.name];
+    for (const runs of sources.values()) {
+      for (const [src, name] of runs) {
+        const points = figure.data[name];
         if (points) {
           filled.push(Promise.all([unpack(points[0], Int32Array, { cumulate: true }),
                                    unpack(points[1], Float32Array, { dropped: 1 })])
-            .then(([x, y]) => { m.data = { x, y, xv: x.slice(), ys: y.slice() }; }));
+            .then(([x, y]) => { src.data = { x, y, xv: x.slice(), ys: y.slice() }; }));
         }
-      } else if (name.startsWith(THRESHOLD) && figure.thresholds[name.slice(THRESHOLD.length)]) {
+      }
+    }
+    for (const m of all) {
+      const name = m.name || "";
+      if (name.startsWith(THRESHOLD) && figure.thresholds[name.slice(THRESHOLD.length)]) {
         const [value, text] = figure.thresholds[name.slice(THRESHOLD.length)];
         m.data = { x: [0], y: [value], text: [text] };
       }

@@ -71,3 +71,57 @@ def test_a_live_line_stays_bounded_and_keeps_its_extremes_and_its_end(page):
     assert dict(zip(x.tolist(), y.tolist())).items() <= {int(s): float(v) for s, v in zip(steps, values)}.items()
     assert y[x.tolist().index(20000 // 3 + 1)] == -3.0 and y[x.tolist().index(2 * 20000 // 3 + 6)] == 7.0
     assert len(line["ys"]) == len(x) and np.all(np.isfinite(line["ys"]))  # smoothed anew over the reduced line
+
+
+def test_a_groups_template_line_becomes_one_line_per_run(page):
+    """The skeleton draws one template line per group (dashboard/figures/runs.py); the page gives it to
+    the group's first run and copies it for the others: every run its own source with its points,
+    its renderers named after it, in its group's legend entry and in the hover, and in the mean."""
+    from dashboard.figures.runs import _build_skeleton, display_precision, pack
+
+    roles = {11: "SB", 12: "SB", 13: "SB", 21: "LB", 22: "LB"}
+    groups = ("SB", "LB")
+    data = {}
+    for pk in roles:
+        steps = np.arange(1, 10 * (pk % 10) + 2, dtype=np.int32)  # each run its own length
+        values = np.full(len(steps), pk, np.float32)
+        data[f"r{pk}:loss"] = [pack(np.diff(steps, prepend=0).astype("<i4")), pack(display_precision(values))]
+    figure = {"item": _build_skeleton(groups, False, False), "data": data, "thresholds": {},
+              "lines": [[pk, f"{role} run {pk}", groups.index(role)] for pk, role in roles.items()]}
+    meta = {pk: {"group": role, "stepsPerEpoch": 10, "batch": 32} for pk, role in roles.items()}
+    out = page.evaluate("""async ([figure, meta]) => {
+        const target = document.createElement("div");
+        document.body.appendChild(target);
+        const doc = await labPlots.embed(figure, target);
+        labPlots.settings.x = "epoch";
+        labPlots.attach(doc, meta);
+        const fig = Array.from(doc.all_models).find((m) => m.type === "Figure" && m.tags.includes("panel:loss"));
+        const ofSource = (r) => r.data_source.name;
+        const lines = {};
+        for (const pk of Object.keys(meta)) {
+          const s = doc.get_model_by_name(`r${pk}:loss`);
+          lines[pk] = s && {x: Array.from(s.data.x), y: Array.from(s.data.y), xv: Array.from(s.data.xv)};
+        }
+        const legend = fig.center.concat(fig.right).find((m) => m.type === "Legend");
+        const mean = (g) => Array.from(doc.get_model_by_name(`mean:${g}:loss`).data.y);
+        return {
+          lines,
+          drawn: fig.renderers.filter((r) => r.name && /run/.test(r.name)).map((r) => [r.name, ofSource(r)]),
+          legend: Object.fromEntries(legend.items.map((i) => [i.label.value, i.renderers.map(ofSource)])),
+          hover: fig.toolbar.tools.filter((t) => t.type === "HoverTool").map((t) => t.renderers.map(ofSource)),
+          means: {SB: mean("SB"), LB: mean("LB")},
+          templates: Array.from(doc.all_models).filter((m) => (m.name || "").startsWith("t#")).length,
+        };
+    }""", [figure, meta])
+    for pk in roles:
+        line = out["lines"][str(pk)]
+        n = 10 * (pk % 10) + 1
+        assert line["x"] == list(range(1, n + 1)) and line["y"] == [pk] * n, pk
+        assert line["xv"] == pytest.approx([x / 10 for x in line["x"]])  # on the epoch axis, each run
+    assert sorted(out["drawn"]) == sorted([f"{role} run {pk}", f"r{pk}:loss"] for pk, role in roles.items())
+    for role in groups:
+        mine = sorted(f"r{pk}:loss" for pk, r in roles.items() if r == role)
+        assert sorted(s for s in out["legend"][role] if s.startswith("r")) == sorted(mine * 2)  # raw and drawn
+    assert sorted(out["hover"][0]) == sorted(f"r{pk}:loss" for pk in roles)
+    assert out["means"]["SB"][0] == pytest.approx(12) and out["means"]["LB"][0] == pytest.approx(21.5)
+    assert out["templates"] == 0  # every template given to a run
