@@ -14,6 +14,9 @@ request, "warm" the median of the next ones. Three servers in a row, in one run:
   skeleton is built on the request);
 - "restarted": the same page again in a new process (the skeleton, and the finished runs'
   reduced curves, read from the figures cache the first server filled);
+- "kept": another experiment of groups never drawn, whose runs' reduced curves were kept as
+  each run finished (dashboard.figures.series.keep_finished, as the worker does): the skeleton is
+  built on the request, the curves read from the cache;
 - "running": the same data with the runs still running, each request after a flush of every run
   (40 more steps each, the next sequence number): every run's kept reduction is extended by the
   points of the flushes since it was made (the first request reduces each run in the database).
@@ -87,6 +90,7 @@ def main() -> None:
 
     from bench.fixtures import store_synthetic_points
     from dashboard import executor
+    from dashboard.figures.series import keep_finished
     from dashboard.launch.staticfiles import collect_if_changed
     from dashboard.models import Experiment, Run, Status
     from trainer.kinds import KINDS
@@ -99,19 +103,29 @@ def main() -> None:
     Experiment.objects.filter(owner=user).delete()
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()
-    # a shape no other experiment has (the figures cache may be shared with a lab in this var dir)
-    exp = executor.create(user, f"bench {time.time()}", KINDS["gap"], ExperimentSpec(seeds=args.runs // 2))
-    for i, run in enumerate(executor.create_runs(exp)):
-        run.role = f"bench {time.time()} {i % 2}"
-        run.save(update_fields=["role"])
-        store_synthetic_points(run, args.steps, args.epochs, rng)
-        run.claim("bench")
-        run.finish(Status.DONE, {"steps": args.steps, "epochs": args.epochs, "batch_size": 32})
+    def experiment(as_its_worker_ends: bool = False) -> Experiment:
+        """Runs of groups no other experiment has (the figures cache may be shared with a lab in this
+        var dir), stored and finished; as_its_worker_ends: each run's curves then kept as its worker
+        keeps them."""
+        stamp = time.time()
+        exp = executor.create(user, f"bench {stamp}", KINDS["gap"], ExperimentSpec(seeds=args.runs // 2))
+        for i, run in enumerate(executor.create_runs(exp)):
+            run.role = f"bench {stamp} {i % 2}"  # two groups, as SB and LB
+            run.save(update_fields=["role"])
+            store_synthetic_points(run, args.steps, args.epochs, rng)
+            run.claim("bench")
+            run.finish(Status.DONE, {"steps": args.steps, "epochs": args.epochs, "batch_size": 32})
+            if as_its_worker_ends:
+                keep_finished(run)
+        return exp
+
+    exp = experiment()
     print(f"database: {connection.vendor}; stored {exp.runs.count()} runs x ({args.steps} steps + "
           f"{args.epochs} epochs x {len(EPOCH_METRICS)} metrics) in {time.perf_counter() - t0:.1f}s")
 
-    def server(label: str, *extra) -> None:
-        out = subprocess.run([sys.executable, __file__, "--serve", str(exp.pk), "--repeats", str(args.repeats), *extra],
+    def server(label: str, *extra, shown=None) -> None:
+        out = subprocess.run([sys.executable, __file__, "--serve", str((shown or exp).pk), "--repeats", str(args.repeats),
+                              *extra],
                              env=os.environ, capture_output=True, text=True, check=True).stdout
         r = json.loads(out.strip().splitlines()[-1])
         print(f"{label:<12} start {1000 * r['start']:5.0f} ms  first request {1000 * r['first']:5.0f} ms  "
@@ -119,6 +133,9 @@ def main() -> None:
 
     server("new shape")
     server("restarted")
+    kept = experiment(as_its_worker_ends=True)
+    server("kept", shown=kept)
+    kept.delete()
     Run.objects.filter(experiment=exp).update(status=Status.RUNNING, finished=None)
     server("running", "--flush")
     exp.delete()

@@ -36,12 +36,11 @@ from bokeh.models import (ColumnDataSource, GlyphRenderer, HoverTool, HSpan, Lab
 from django.core.cache import caches
 
 from dashboard.figures import code_version
-from dashboard.figures.series import load_series, series_version
+from dashboard.figures.series import PLOTTED, load_series, series_version
 from dashboard.figures.style import ROLE_COLORS, new_figure, role_colors
 from trainer.catalog import dataset_info
 from trainer.config import TrainConfig
 from trainer.stability import stability_threshold, threshold_text
-from trainer.kinds.records import CURVATURE_METRICS, EPOCH_METRICS
 
 # (key, title, y label, [(metric, dash)], log y: True offered by the page's toggle, "always" a log axis for good
 # (curvatures and thresholds span orders of magnitude)); the x axis is chosen on the page
@@ -58,7 +57,6 @@ CURVATURE_PANEL = ("curv", "Curvature: top Hessian eigenvalue (dashed: Adam's, p
                    [("lambda_max", "solid"), ("lambda_max_pre", "dashed")], "always")
 SHARPNESS_PANEL = ("sharp", "Keskar sharpness per epoch (ε 1e-3, live)", "sharpness", [("sharpness", "solid")],
                    "always")
-PLOTTED = ("loss",) + CURVATURE_METRICS + EPOCH_METRICS
 PERCENT = frozenset({"acc", "train_acc", "test_acc"})
 RUN_TOOLTIPS = [("run", "$name"), ("x", "@xv{0,0.[00]}"), ("value", "@y{0,0.[0000]}"), ("smoothed", "@ys{0,0.[0000]}")]
 MEAN_TOOLTIPS = [("group", "$name"), ("x", "@x{0,0.[00]}"), ("mean", "@y{0,0.[0000]}"), ("std", "@std{0,0.[0000]}")]

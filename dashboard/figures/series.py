@@ -17,8 +17,9 @@ from django.db.models import Max
 
 from dashboard.figures import code_version
 from dashboard.models import MetricPoint
-from trainer.kinds.records import CLOCK, FINISHED, STEP_METRICS
+from trainer.kinds.records import CLOCK, CURVATURE_METRICS, EPOCH_METRICS, FINISHED, STEP_METRICS
 
+PLOTTED = ("loss",) + CURVATURE_METRICS + EPOCH_METRICS  # what the run plots draw (runs.py)
 DISPLAY_POINTS = 1600
 CLOCK_POINTS = 400  # a run's clock, at most: wall time between two of them is interpolated by step
 
@@ -44,6 +45,16 @@ def load_series(run_ids: list[int], names, versions: dict[int, str] | None = Non
     if others:
         series.update(_read(others, names))
     return series
+
+
+def keep_finished(run) -> None:
+    """A run that has just finished: its plotted curves reduced into the figures cache, as the first
+    view of its page would, so that view reads them instead of reducing the run in the database.
+    Its worker calls this as the run ends (the cache is shared where the worker shares the web's
+    var directory, as under runlab)."""
+    version = series_version(run)
+    if version and _status(version) in FINISHED:
+        load_series([run.pk], PLOTTED, {run.pk: version})
 
 
 def _parts(version: str) -> tuple[str, int, str]:

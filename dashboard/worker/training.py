@@ -20,6 +20,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from dashboard.executor import advance
+from dashboard.figures.series import keep_finished
 from dashboard.live.publisher import publish, publish_experiment_summary, publish_run_status
 from dashboard.models import MetricPoint, Run, Status
 from dashboard.worker.failures import explain
@@ -187,6 +188,10 @@ def execute_run(run_id: int, task_id: str, worker: str = "") -> str:
         else:
             run.finish(Status.CANCELLED, final_metrics=_final(result))
     publish_run_status(run)
+    try:
+        keep_finished(run)
+    except Exception:  # the run is stored and announced: its first view reduces it instead
+        log.exception("could not keep the reduced curves of run %s", run_id)
     return run.status
 
 

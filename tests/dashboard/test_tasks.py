@@ -10,6 +10,7 @@ from celery.contrib.testing.worker import start_worker
 
 from dashboard import executor
 from dashboard.celery import app as celery_app
+from dashboard.figures import series
 from dashboard.models import Experiment, MetricPoint, Run, Status
 from trainer.kinds.spec import ExperimentSpec
 from tests.dashboard.conftest import TINY
@@ -39,7 +40,7 @@ def _worker(lab_settings):
                         queues=[lab_settings["train_queue"]], shutdown_timeout=120)
 
 
-def test_it_trains_runs_end_to_end_storing_and_publishing_every_point(alice, lab_settings):
+def test_it_trains_runs_end_to_end_storing_and_publishing_every_point(alice, lab_settings, monkeypatch):
     exp = _experiment(alice, TINY)
     with Collecting(exp.pk) as messages:
         with _worker(lab_settings):
@@ -69,6 +70,16 @@ def test_it_trains_runs_end_to_end_storing_and_publishing_every_point(alice, lab
         assert published == stored
         statuses = [m["status"] for m in messages if m["type"] == "run.status" and m["run"] == run.pk]
         assert statuses == ["running", "done"]
+
+    # the worker kept each run's reduced curves: the page's first view reads no point from the database
+    def no_reduction_in_the_database(*args):
+        raise AssertionError("reduced in the database on the first view")
+
+    monkeypatch.setattr(series, "_read", no_reduction_in_the_database)
+    for run in exp.runs.all():
+        kept = series.load_series([run.pk], series.PLOTTED, {run.pk: series.series_version(run)})
+        assert kept[(run.pk, "loss")][0].tolist() == _steps(run)
+        assert kept[(run.pk, "test_acc")][0].tolist() == [1, 2]
 
 
 def test_it_cancels_with_a_checkpoint_and_resumes_from_it(alice, lab_settings):
