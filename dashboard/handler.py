@@ -40,6 +40,15 @@ class PooledThreadsASGIHandler(ASGIHandler):
                 self._idle.put_nowait(ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"request-{i + 1}"))
         return self._idle
 
+    def close(self) -> None:
+        """Closes each thread's database connections and ends the threads (a server process just exits)."""
+        from django.db import connections
+
+        while self._idle is not None and not self._idle.empty():
+            executor = self._idle.get_nowait()
+            executor.submit(connections.close_all).result()
+            executor.shutdown()
+
     async def get_response_async(self, request):
         return await sync_to_async(self.get_response, thread_sensitive=True)(request)
 

@@ -37,6 +37,7 @@ def test_requests_reuse_the_threads_and_their_database_connection():
         assert asyncio.run(three_in_turn()) == [404, 404, 404]
     finally:
         request_finished.disconnect(record)
+        handler.close()
     assert [name for name, _ in served] == ["request-1_0"] * 3  # Django's own handler: a new thread each
     first = served[0][1]
     assert first is not None and all(conn is first for _, conn in served)  # one connection, opened once
@@ -65,6 +66,7 @@ def test_a_request_waits_for_an_idle_thread():
     finally:
         release.set()
         request_started.disconnect(hold)
+        handler.close()
     assert in_flight == 2
     assert statuses == [404, 404, 404]
     assert sorted(set(started)) == ["request-1_0", "request-2_0"]
